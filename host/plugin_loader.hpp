@@ -1,0 +1,87 @@
+// Plugin discovery and loading (SPEC sections 2 and 9) on Boost.DLL.
+//
+// Every `*.so` file in the search directories is a candidate. Loading resolves symbols
+// immediately (RTLD_NOW) from an absolute path, fetches `fobs_plugin_get_entry`, and checks
+// the entry: ABI major equal, minor not newer than the host's, struct sizes large enough,
+// required functions non-NULL, a name and version present. Each refusal has its own message
+// that names the file. A LoadedPlugin keeps its library mapped for as long as anything holds a
+// shared_ptr to it, so instances keep their plugin alive.
+#pragma once
+
+#include <fraiseql_observer/abi.h>
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace boost::dll {
+class shared_library;
+}
+
+namespace fraiseql_observer::host {
+
+/// A plugin that was refused, with the reason (message names the file).
+class PluginLoadError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class ComponentKind { source, transport, action };
+const char *to_string(ComponentKind k);
+
+struct LoadedPlugin {
+    std::filesystem::path file; // absolute
+    std::string name;
+    std::string version;
+    std::string description;
+    uint16_t abi_major = 0;
+    uint16_t abi_minor = 0;
+    const fobs_plugin_entry *entry = nullptr;
+    // Validated descriptors; nullptr when the plugin does not offer that kind.
+    const fobs_source_desc *source = nullptr;
+    const fobs_transport_desc *transport = nullptr;
+    const fobs_action_desc *action = nullptr;
+    std::shared_ptr<boost::dll::shared_library> library; // keeps the code mapped
+
+    bool offers(ComponentKind k) const;
+    std::vector<std::string> kinds() const; // {"source","transport","action"} subset
+};
+
+/// Loads and checks one file. Throws PluginLoadError with a message naming the file.
+std::shared_ptr<LoadedPlugin> load_plugin(const std::filesystem::path &file);
+
+struct PluginProblem {
+    std::filesystem::path file;
+    std::string message; // already names the file
+};
+
+/// All plugins found on a search path. First one wins on duplicate names; the later file is
+/// reported as a problem naming both files.
+class PluginRegistry {
+  public:
+    /// Scans `dirs` in order (non-existing dirs are skipped, recorded as a problem only when
+    /// `strict`), loading every regular `*.so` file (sorted by name within a dir).
+    void discover(const std::vector<std::filesystem::path> &dirs, bool strict = false);
+    /// Adds one already-loaded plugin (fails like discover on a duplicate name).
+    void add(std::shared_ptr<LoadedPlugin> plugin);
+
+    std::shared_ptr<LoadedPlugin> find(const std::string &name) const;
+    const std::vector<std::shared_ptr<LoadedPlugin>> &plugins() const { return plugins_; }
+    const std::vector<PluginProblem> &problems() const { return problems_; }
+    /// Names of all loaded plugins (for "unknown plugin, did you mean" messages).
+    std::vector<std::string> names() const;
+
+  private:
+    std::vector<std::shared_ptr<LoadedPlugin>> plugins_;
+    std::vector<PluginProblem> problems_;
+};
+
+/// The search path of SPEC section 2: --plugin-dir values, $FRAISEQL_OBSERVER_PLUGIN_PATH
+/// (colon-separated), [observer] plugin_dirs, then <exe dir>/../lib/fraiseql-observer/plugins.
+std::vector<std::filesystem::path> plugin_search_path(
+    const std::vector<std::string> &cli_dirs, const std::string &env_path,
+    const std::vector<std::string> &config_dirs, const std::filesystem::path &executable);
+
+} // namespace fraiseql_observer::host

@@ -1,0 +1,613 @@
+// fraiseql-observer plugin SDK: header-only C++17 wrapper over abi.h.
+//
+// Write a class deriving from Source, Transport or Action, give it a constructor taking
+// `sdk::Host`, override the virtual functions, and export the plugin with one macro:
+//
+//     class Echo final : public fraiseql_observer::sdk::Action {
+//       public:
+//         explicit Echo(fraiseql_observer::sdk::Host host) : Action(host) {}
+//         void execute(const fraiseql_observer::sdk::Event &event,
+//                      fraiseql_observer::sdk::Completion done) override {
+//             host().info("got " + std::string(event.id));
+//             done.ok();
+//         }
+//     };
+//     FOBS_PLUGIN("echo", "1.0.0", "Logs every event", Echo)
+//
+// The wrapper keeps C++ out of the ABI: every call from the host goes through a noexcept
+// trampoline that turns an escaping exception into an error (create/start), a RETRY outcome
+// (execute/publish) or a log line (stop/destroy). A Completion that is destroyed without being
+// completed completes as RETRY, so a dropped unit of work is redelivered, never lost.
+//
+// Depends only on the C and C++ standard libraries.
+#ifndef FRAISEQL_OBSERVER_PLUGIN_HPP
+#define FRAISEQL_OBSERVER_PLUGIN_HPP
+
+#include <fraiseql_observer/abi.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fraiseql_observer::sdk {
+
+inline std::string_view view(fobs_str s) noexcept {
+    return s.size == 0 ? std::string_view{} : std::string_view(s.data, s.size);
+}
+inline fobs_str str(std::string_view s) noexcept { return fobs_str{s.data(), s.size()}; }
+
+/// Thrown from a component's constructor (or start) to report a configuration error about
+/// `key` (dot path relative to the component's table, e.g. "jetstream.max_deliver").
+class ConfigError : public std::runtime_error {
+  public:
+    ConfigError(std::string key, const std::string &message)
+        : std::runtime_error(message), key_(std::move(key)) {}
+    const std::string &key() const noexcept { return key_; }
+
+  private:
+    std::string key_;
+};
+
+/// Thrown from start() for a failure that may go away (peer unreachable, ...).
+class TransientError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Handle to one metric series, owned by the host. Cheap to copy; safe from any thread.
+class Metric {
+  public:
+    Metric() = default;
+    Metric(const fobs_host *host, fobs_metric *metric) : host_(host), metric_(metric) {}
+    void add(double v = 1.0) const noexcept {
+        if (metric_) host_->metric_add(host_, metric_, v);
+    }
+    void set(double v) const noexcept {
+        if (metric_) host_->metric_set(host_, metric_, v);
+    }
+    void observe(double v) const noexcept {
+        if (metric_) host_->metric_observe(host_, metric_, v);
+    }
+    explicit operator bool() const noexcept { return metric_ != nullptr; }
+
+  private:
+    const fobs_host *host_ = nullptr;
+    fobs_metric *metric_ = nullptr;
+};
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+/// The host's services for this instance: logging, metrics, clock, config. Valid for the
+/// whole life of the component; cheap to copy.
+class Host {
+  public:
+    explicit Host(const fobs_host *h) noexcept : h_(h) {}
+
+    const fobs_host *raw() const noexcept { return h_; }
+    std::string_view config_json() const noexcept { return view(h_->config_json); }
+    std::string_view instance_name() const noexcept { return view(h_->instance_name); }
+    std::string_view component_name() const noexcept { return view(h_->component_name); }
+    std::string_view host_version() const noexcept { return view(h_->host_version); }
+
+    bool log_enabled(fobs_log_level level) const noexcept {
+        return h_->log_enabled(h_, level) != 0;
+    }
+    void log(fobs_log_level level, std::string_view msg,
+             std::string_view event_id = {}) const noexcept {
+        h_->log(h_, level, str(msg), str(event_id));
+    }
+    void trace(std::string_view m) const noexcept { log(FOBS_LOG_TRACE, m); }
+    void debug(std::string_view m) const noexcept { log(FOBS_LOG_DEBUG, m); }
+    void info(std::string_view m) const noexcept { log(FOBS_LOG_INFO, m); }
+    void warn(std::string_view m) const noexcept { log(FOBS_LOG_WARN, m); }
+    void error(std::string_view m) const noexcept { log(FOBS_LOG_ERROR, m); }
+
+    std::chrono::nanoseconds monotonic() const noexcept {
+        return std::chrono::nanoseconds(h_->monotonic_ns(h_));
+    }
+    std::chrono::nanoseconds realtime() const noexcept {
+        return std::chrono::nanoseconds(h_->realtime_ns(h_));
+    }
+
+    Metric counter(std::string_view name, std::string_view help, const Labels &labels = {}) const {
+        return metric(FOBS_METRIC_COUNTER, name, help, labels, nullptr, 0);
+    }
+    Metric gauge(std::string_view name, std::string_view help, const Labels &labels = {}) const {
+        return metric(FOBS_METRIC_GAUGE, name, help, labels, nullptr, 0);
+    }
+    /// Empty `buckets` = the host's default latency buckets (0.5 ms ... 60 s).
+    Metric histogram(std::string_view name, std::string_view help, const Labels &labels = {},
+                     const std::vector<double> &buckets = {}) const {
+        return metric(FOBS_METRIC_HISTOGRAM, name, help, labels, buckets.data(), buckets.size());
+    }
+
+  private:
+    Metric metric(fobs_metric_type type, std::string_view name, std::string_view help,
+                  const Labels &labels, const double *buckets, size_t nbuckets) const {
+        std::vector<fobs_label> ls;
+        ls.reserve(labels.size());
+        for (const auto &kv : labels) ls.push_back(fobs_label{str(kv.first), str(kv.second)});
+        return Metric(h_, h_->metric(h_, type, str(name), str(help), ls.data(), ls.size(),
+                                     buckets, nbuckets));
+    }
+    const fobs_host *h_;
+};
+
+/// A unit of work's completion token, owned by this object until completed. Move-only.
+/// Completes exactly once; destroying it uncompleted completes it as RETRY ("dropped").
+class Completion {
+  public:
+    Completion() = default;
+    explicit Completion(const fobs_completion *c) noexcept : c_(c) {}
+    Completion(Completion &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    Completion &operator=(Completion &&o) noexcept {
+        if (this != &o) {
+            drop();
+            c_ = std::exchange(o.c_, nullptr);
+        }
+        return *this;
+    }
+    Completion(const Completion &) = delete;
+    Completion &operator=(const Completion &) = delete;
+    ~Completion() { drop(); }
+
+    bool pending() const noexcept { return c_ != nullptr; }
+
+    void ok() noexcept { finish(FOBS_OUTCOME_OK, -1, {}); }
+    /// Transient failure; `after` < 0 lets the receiver choose the delay.
+    void retry(std::string_view reason = {},
+               std::chrono::milliseconds after = std::chrono::milliseconds(-1)) noexcept {
+        finish(FOBS_OUTCOME_RETRY, after.count(), reason);
+    }
+    /// Permanent failure.
+    void fail(std::string_view reason) noexcept { finish(FOBS_OUTCOME_FAILED, -1, reason); }
+    /// Pass on an outcome received from elsewhere.
+    void complete(const fobs_outcome &outcome) noexcept {
+        if (!c_) return;
+        const fobs_completion *c = std::exchange(c_, nullptr);
+        c->complete(c, &outcome);
+    }
+    /// Give up ownership without completing (the caller takes over the raw token).
+    const fobs_completion *release() noexcept { return std::exchange(c_, nullptr); }
+
+  private:
+    void finish(fobs_outcome_kind kind, int64_t after_ms, std::string_view reason) noexcept {
+        fobs_outcome o{};
+        o.struct_size = sizeof(o);
+        o.kind = kind;
+        o.retry_after_ms = after_ms;
+        o.reason = str(reason);
+        complete(o);
+    }
+    void drop() noexcept {
+        if (c_) retry("completion dropped without an outcome");
+    }
+    const fobs_completion *c_ = nullptr;
+};
+
+/// Borrowed view of one event (valid only during the call that received it).
+struct Event {
+    std::string_view id, entity_type, operation, entity_id, source, body;
+    uint32_t delivery_count = 0;
+    uint64_t sequence = 0;
+
+    static Event from(const fobs_event *e) noexcept {
+        Event ev;
+        ev.id = view(e->id);
+        ev.entity_type = view(e->entity_type);
+        ev.operation = view(e->operation);
+        ev.entity_id = view(e->entity_id);
+        ev.source = view(e->source);
+        ev.body = view(e->body);
+        ev.delivery_count = e->delivery_count;
+        ev.sequence = e->sequence;
+        return ev;
+    }
+    fobs_event to_c() const noexcept {
+        fobs_event e{};
+        e.struct_size = sizeof(e);
+        e.id = str(id);
+        e.entity_type = str(entity_type);
+        e.operation = str(operation);
+        e.entity_id = str(entity_id);
+        e.source = str(source);
+        e.body = str(body);
+        e.delivery_count = delivery_count;
+        e.sequence = sequence;
+        return e;
+    }
+};
+
+/// Base of every component: lifecycle hooks with sensible defaults.
+class Component {
+  public:
+    explicit Component(Host host) noexcept : host_(host) {}
+    virtual ~Component() = default;
+    Component(const Component &) = delete;
+    Component &operator=(const Component &) = delete;
+
+    /// Connect and spawn threads. Throw ConfigError / TransientError / anything on failure.
+    virtual void start() {}
+    /// Stop and settle in-flight work (see abi.h).
+    virtual void stop() noexcept {}
+    /// Return true when working; else false with a reason in `why`.
+    virtual bool ready(std::string & /*why*/) { return true; }
+    /// Answer an admin request (JSON in, JSON out). Throw std::invalid_argument for an unknown
+    /// op (reported as FOBS_ERR_UNSUPPORTED) and anything else for errors.
+    virtual std::string admin(std::string_view /*request_json*/) {
+        throw std::invalid_argument("no admin operations");
+    }
+
+    const Host &host() const noexcept { return host_; }
+
+  private:
+    Host host_;
+};
+
+/// Handed to a Source in start(): emit records to the host.
+class SourceSink {
+  public:
+    SourceSink() = default;
+    explicit SourceSink(const fobs_source_sink *s) noexcept : s_(s) {}
+    /// See fobs_source_sink::emit. `done` is always completed exactly once.
+    void emit(std::string_view payload, int64_t txid, std::string_view channel,
+              const fobs_completion *done) const noexcept {
+        fobs_source_record r{};
+        r.struct_size = sizeof(r);
+        r.payload = str(payload);
+        r.txid = txid;
+        r.channel = str(channel);
+        s_->emit(s_, &r, done);
+    }
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  private:
+    const fobs_source_sink *s_ = nullptr;
+};
+
+class Source : public Component {
+  public:
+    using Component::Component;
+    /// Start producing into `sink` (valid until stop() returns).
+    virtual void start(SourceSink sink) = 0;
+
+  private:
+    void start() final {}
+};
+
+/// Handed to a Transport's consumer: deliver events to the host.
+class ConsumerSink {
+  public:
+    ConsumerSink() = default;
+    explicit ConsumerSink(const fobs_consumer_sink *s) noexcept : s_(s) {}
+    void deliver(const fobs_event &event, const fobs_completion *done) const noexcept {
+        s_->deliver(s_, &event, done);
+    }
+
+  private:
+    const fobs_consumer_sink *s_ = nullptr;
+};
+
+struct ConsumerOptions {
+    std::string pipeline;
+    std::string consumer_name;
+    std::vector<std::string> entity_types;
+    std::vector<std::string> operations;
+    uint32_t max_in_flight = 0;
+
+    static ConsumerOptions from(const fobs_consumer_options *o) {
+        ConsumerOptions r;
+        r.pipeline = std::string(view(o->pipeline));
+        r.consumer_name = std::string(view(o->consumer_name));
+        for (size_t i = 0; i < o->entity_type_count; ++i)
+            r.entity_types.emplace_back(view(o->entity_types[i]));
+        for (size_t i = 0; i < o->operation_count; ++i)
+            r.operations.emplace_back(view(o->operations[i]));
+        r.max_in_flight = o->max_in_flight;
+        return r;
+    }
+};
+
+/// A consumer opened by a Transport. Destroying it must stop deliveries (see consumer_close).
+class Consumer {
+  public:
+    virtual ~Consumer() = default;
+    /// Stop fetching and settle delivered events; no deliver() after it returns.
+    virtual void close() noexcept = 0;
+};
+
+class Transport : public Component {
+  public:
+    using Component::Component;
+    virtual void publish(const Event &event, Completion done) = 0;
+    virtual std::unique_ptr<Consumer> open_consumer(const ConsumerOptions &options,
+                                                    ConsumerSink sink) = 0;
+};
+
+class Action : public Component {
+  public:
+    using Component::Component;
+    virtual void execute(const Event &event, Completion done) = 0;
+};
+
+// --------------------------------------------------------------------------------------
+// Trampolines (implementation detail)
+// --------------------------------------------------------------------------------------
+namespace detail {
+
+inline void copy_text(char *dst, size_t cap, std::string_view s) noexcept {
+    if (!dst || cap == 0) return;
+    size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
+    std::memcpy(dst, s.data(), n);
+    dst[n] = '\0';
+}
+
+inline fobs_status report(fobs_error *err, std::string_view msg, std::string_view key,
+                          bool retriable, fobs_status status) noexcept {
+    if (err) {
+        if (FOBS_HAS_FIELD(err, fobs_error, message_capacity))
+            copy_text(err->message, err->message_capacity, msg);
+        if (FOBS_HAS_FIELD(err, fobs_error, key_path_capacity))
+            copy_text(err->key_path, err->key_path_capacity, key);
+        if (FOBS_HAS_FIELD(err, fobs_error, retriable)) err->retriable = retriable ? 1 : 0;
+    }
+    return status;
+}
+
+// Turns the exception in flight into an error report.
+inline fobs_status report_current(fobs_error *err) noexcept {
+    try {
+        throw;
+    } catch (const ConfigError &e) {
+        return report(err, e.what(), e.key(), false, FOBS_ERR_CONFIG);
+    } catch (const TransientError &e) {
+        return report(err, e.what(), {}, true, FOBS_ERR);
+    } catch (const std::exception &e) {
+        return report(err, e.what(), {}, false, FOBS_ERR);
+    } catch (...) {
+        return report(err, "unknown exception", {}, false, FOBS_ERR);
+    }
+}
+
+inline void log_current(Component *c, const char *where) noexcept {
+    try {
+        throw;
+    } catch (const std::exception &e) {
+        c->host().error(std::string(where) + " threw: " + e.what());
+    } catch (...) {
+        c->host().error(std::string(where) + " threw an unknown exception");
+    }
+}
+
+template <class T> void *create(const fobs_host *host, fobs_error *err) noexcept {
+    try {
+        return static_cast<Component *>(new T(Host(host)));
+    } catch (...) {
+        report_current(err);
+        return nullptr;
+    }
+}
+
+inline Component *self(void *p) noexcept { return static_cast<Component *>(p); }
+
+inline void destroy(void *p) noexcept {
+    try {
+        delete self(p);
+    } catch (...) {
+    }
+}
+
+inline void stop(void *p) noexcept {
+    try {
+        self(p)->stop();
+    } catch (...) {
+        log_current(self(p), "stop");
+    }
+}
+
+inline int32_t ready(void *p, fobs_error *why) noexcept {
+    try {
+        std::string reason;
+        if (self(p)->ready(reason)) return 1;
+        report(why, reason, {}, true, FOBS_ERR);
+        return 0;
+    } catch (...) {
+        report_current(why);
+        return 0;
+    }
+}
+
+inline fobs_status admin(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                         fobs_error *err) noexcept {
+    try {
+        std::string answer = self(p)->admin(view(request));
+        write(closure, str(answer));
+        return FOBS_OK;
+    } catch (const std::invalid_argument &e) {
+        return report(err, e.what(), {}, false, FOBS_ERR_UNSUPPORTED);
+    } catch (...) {
+        return report_current(err);
+    }
+}
+
+inline fobs_status start_plain(void *p, fobs_error *err) noexcept {
+    try {
+        self(p)->start();
+        return FOBS_OK;
+    } catch (...) {
+        return report_current(err);
+    }
+}
+
+inline fobs_status start_source(void *p, const fobs_source_sink *sink, fobs_error *err) noexcept {
+    try {
+        static_cast<Source *>(self(p))->start(SourceSink(sink));
+        return FOBS_OK;
+    } catch (...) {
+        return report_current(err);
+    }
+}
+
+inline void execute(void *p, const fobs_event *event, const fobs_completion *done) noexcept {
+    Completion c(done);
+    try {
+        static_cast<Action *>(self(p))->execute(Event::from(event), std::move(c));
+    } catch (const std::exception &e) {
+        c.retry(std::string("action threw: ") + e.what());
+    } catch (...) {
+        c.retry("action threw an unknown exception");
+    }
+}
+
+inline void publish(void *p, const fobs_event *event, const fobs_completion *done) noexcept {
+    Completion c(done);
+    try {
+        static_cast<Transport *>(self(p))->publish(Event::from(event), std::move(c));
+    } catch (const std::exception &e) {
+        c.retry(std::string("publish threw: ") + e.what());
+    } catch (...) {
+        c.retry("publish threw an unknown exception");
+    }
+}
+
+inline fobs_status consumer_open(void *p, const fobs_consumer_options *options,
+                                 const fobs_consumer_sink *sink, void **consumer,
+                                 fobs_error *err) noexcept {
+    try {
+        auto c = static_cast<Transport *>(self(p))->open_consumer(ConsumerOptions::from(options),
+                                                                  ConsumerSink(sink));
+        *consumer = c.release();
+        return FOBS_OK;
+    } catch (...) {
+        return report_current(err);
+    }
+}
+
+inline void consumer_close(void *, void *consumer) noexcept {
+    auto *c = static_cast<Consumer *>(consumer);
+    try {
+        c->close();
+    } catch (...) {
+    }
+    delete c;
+}
+
+// A component offers admin operations when it overrides Component::admin.
+template <class T>
+constexpr bool has_admin_v =
+    !std::is_same_v<decltype(&T::admin), decltype(&Component::admin)>;
+
+template <class T> const fobs_source_desc *source_desc() noexcept {
+    if constexpr (std::is_base_of_v<Source, T>) {
+        static const fobs_source_desc d = {sizeof(fobs_source_desc),
+                                           &create<T>,
+                                           &destroy,
+                                           &start_source,
+                                           &stop,
+                                           &ready,
+                                           has_admin_v<T> ? &admin : nullptr};
+        return &d;
+    } else {
+        return nullptr;
+    }
+}
+
+template <class T> const fobs_transport_desc *transport_desc() noexcept {
+    if constexpr (std::is_base_of_v<Transport, T>) {
+        static const fobs_transport_desc d = {sizeof(fobs_transport_desc),
+                                              &create<T>,
+                                              &destroy,
+                                              &start_plain,
+                                              &stop,
+                                              &ready,
+                                              has_admin_v<T> ? &admin : nullptr,
+                                              &publish,
+                                              &consumer_open,
+                                              &consumer_close};
+        return &d;
+    } else {
+        return nullptr;
+    }
+}
+
+template <class T> const fobs_action_desc *action_desc() noexcept {
+    if constexpr (std::is_base_of_v<Action, T>) {
+        static const fobs_action_desc d = {sizeof(fobs_action_desc),
+                                           &create<T>,
+                                           &destroy,
+                                           &start_plain,
+                                           &stop,
+                                           &ready,
+                                           has_admin_v<T> ? &admin : nullptr,
+                                           &execute};
+        return &d;
+    } else {
+        return nullptr;
+    }
+}
+
+// Picks, for each kind, the one listed component class of that kind (at most one per kind).
+template <class... Ts> const fobs_source_desc *pick_source() noexcept {
+    static_assert(((std::is_base_of_v<Source, Ts> ? 1 : 0) + ... + 0) <= 1,
+                  "at most one Source per plugin");
+    const fobs_source_desc *r = nullptr;
+    ((r = r ? r : source_desc<Ts>()), ...);
+    return r;
+}
+template <class... Ts> const fobs_transport_desc *pick_transport() noexcept {
+    static_assert(((std::is_base_of_v<Transport, Ts> ? 1 : 0) + ... + 0) <= 1,
+                  "at most one Transport per plugin");
+    const fobs_transport_desc *r = nullptr;
+    ((r = r ? r : transport_desc<Ts>()), ...);
+    return r;
+}
+template <class... Ts> const fobs_action_desc *pick_action() noexcept {
+    static_assert(((std::is_base_of_v<Action, Ts> ? 1 : 0) + ... + 0) <= 1,
+                  "at most one Action per plugin");
+    const fobs_action_desc *r = nullptr;
+    ((r = r ? r : action_desc<Ts>()), ...);
+    return r;
+}
+
+template <class... Ts>
+fobs_plugin_entry make_entry(const char *name, const char *version,
+                             const char *description) noexcept {
+    static_assert(sizeof...(Ts) >= 1, "a plugin offers at least one component");
+    static_assert((std::is_base_of_v<Component, Ts> && ...),
+                  "components derive from Source, Transport or Action");
+    fobs_plugin_entry e{};
+    e.struct_size = sizeof(e);
+    e.abi_major = FOBS_ABI_MAJOR;
+    e.abi_minor = FOBS_ABI_MINOR;
+    e.name = name;
+    e.version = version;
+    e.description = description;
+    e.source = pick_source<Ts...>();
+    e.transport = pick_transport<Ts...>();
+    e.action = pick_action<Ts...>();
+    return e;
+}
+
+} // namespace detail
+} // namespace fraiseql_observer::sdk
+
+/// Exports the plugin: its name (as configs use it), version, one-line description and the
+/// component classes it offers (at most one per kind). Use once, at namespace scope.
+#define FOBS_PLUGIN(NAME, VERSION, DESCRIPTION, ...)                                           \
+    extern "C" FOBS_EXPORT const fobs_plugin_entry *fobs_plugin_get_entry(void) {              \
+        static const fobs_plugin_entry entry =                                                 \
+            ::fraiseql_observer::sdk::detail::make_entry<__VA_ARGS__>(NAME, VERSION,           \
+                                                                      DESCRIPTION);            \
+        return &entry;                                                                         \
+    }
+
+#endif // FRAISEQL_OBSERVER_PLUGIN_HPP
