@@ -1,0 +1,40 @@
+// Host-wide services shared by all instances: loggers, the metrics registry, settings.
+#pragma once
+
+#include "metrics.hpp"
+
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace fraiseql_observer::host {
+
+struct LogSettings {
+    std::string level = "info";  // trace|debug|info|warn|error
+    std::string format = "text"; // text|json
+};
+
+class Services {
+  public:
+    explicit Services(LogSettings log = {});
+    ~Services();
+
+    MetricsRegistry &metrics() { return metrics_; }
+    /// Logger named `name` ("pipeline/component"), created on first use with the settings.
+    std::shared_ptr<spdlog::logger> logger(const std::string &name);
+    const LogSettings &log_settings() const { return log_; }
+    /// Extra sink for tests: every formatted log line is also appended here.
+    void capture_logs(bool on);
+    std::vector<std::string> captured_logs() const;
+
+  private:
+    struct Impl;
+    LogSettings log_;
+    MetricsRegistry metrics_;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace fraiseql_observer::host
