@@ -41,8 +41,8 @@ const char *to_string(fobs_outcome_kind k);
 
 using CompletionFn = std::function<void(const Outcome &)>;
 
-/// A host-issued completion token that calls `fn` exactly once (later calls are ignored and
-/// logged) and then frees itself. Give it to exactly one plugin call.
+/// A host-issued completion token that calls `fn` once and then frees itself. Give it to
+/// exactly one plugin call.
 const fobs_completion *make_completion(CompletionFn fn);
 
 /// An event with owning storage; `view()` is the ABI struct pointing into it.
@@ -103,8 +103,10 @@ class Instance {
     bool started_ = false;
     bool stopped_ = false;
 
+  public:
+    struct HostBlock; // the fobs_host services of this instance (instance.cpp)
+
   private:
-    struct HostBlock;
     std::shared_ptr<LoadedPlugin> plugin_;
     ComponentKind kind_;
     std::unique_ptr<HostBlock> host_;

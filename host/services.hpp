@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace spdlog {
 class logger;
@@ -25,6 +27,10 @@ class Services {
     MetricsRegistry &metrics() { return metrics_; }
     /// Logger named `name` ("pipeline/component"), created on first use with the settings.
     std::shared_ptr<spdlog::logger> logger(const std::string &name);
+    /// Logs `message` on logger `name`, tagging the line with `event_id` when non-empty
+    /// (a field in JSON lines, a suffix in text lines).
+    void log(const std::string &name, int level, std::string_view message,
+             std::string_view event_id = {});
     const LogSettings &log_settings() const { return log_; }
     /// Extra sink for tests: every formatted log line is also appended here.
     void capture_logs(bool on);

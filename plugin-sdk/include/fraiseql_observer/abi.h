@@ -143,10 +143,11 @@ typedef struct fobs_outcome {
 /* A completion token: every unit of work handed across the boundary carries one, and whoever
  * receives the work calls `complete` exactly once, from any thread, when the work is settled.
  *
- * The side that creates the token owns its memory; it stays valid [until-complete] returns.
- * Calling `complete` a second time is a contract violation (the host ignores and logs it for
- * host-issued tokens). A plugin that can no longer finish the work must still complete with
- * RETRY; the C++ wrapper does this automatically when a Completion object is dropped.
+ * The side that creates the token owns its memory; it stays valid until `complete` is called
+ * and may be freed inside that call, so calling `complete` a second time (or touching the token
+ * afterwards) is a contract violation with undefined behaviour. A plugin that can no longer
+ * finish the work must still complete with RETRY; the C++ wrapper does this automatically when a
+ * Completion object is dropped.
  *
  * `complete` may run on the caller's thread before the function that handed over the work
  * returns; it must not block for long and must not call back into the same component. */

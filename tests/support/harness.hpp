@@ -1,0 +1,58 @@
+// Test harness: the real host loader and host services, for testing one plugin at a time.
+//
+//   fobs_test::Harness h;                       // plugins from the build tree
+//   auto action = h.action("webhook", R"({"url":"http://127.0.0.1:1234/"})");
+//   action->start();
+//   auto outcome = action->execute_sync(event);
+#pragma once
+
+#include "instance.hpp"
+#include "plugin_loader.hpp"
+#include "services.hpp"
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+namespace fobs_test {
+
+namespace host = fraiseql_observer::host;
+
+class Harness {
+  public:
+    /// Loads every plugin of `plugin_dir` (default: the build tree's plugin dir). Logs are
+    /// captured (see services().captured_logs()) and also written to stderr at `log_level`.
+    explicit Harness(const std::string &plugin_dir = {}, const std::string &log_level = "debug");
+
+    host::Services &services() { return *services_; }
+    host::PluginRegistry &registry() { return registry_; }
+    /// The loaded plugin called `name`; throws std::runtime_error when missing.
+    std::shared_ptr<host::LoadedPlugin> plugin(const std::string &name) const;
+
+    /// Created but not started. Throw host::InstanceError when the plugin refuses the config.
+    std::unique_ptr<host::ActionInstance> action(const std::string &plugin,
+                                                 const std::string &config_json,
+                                                 const std::string &name = "test_action");
+    std::unique_ptr<host::TransportInstance> transport(const std::string &plugin,
+                                                       const std::string &config_json,
+                                                       const std::string &name = "test_transport");
+    std::unique_ptr<host::SourceInstance> source(const std::string &plugin,
+                                                 const std::string &config_json,
+                                                 const std::string &name = "test_source");
+
+    /// Value of a metric series (counter/gauge value, histogram count); NaN when absent.
+    double metric(const std::string &name, const host::LabelSet &labels = {}) const;
+    /// True when any captured log line contains `needle`.
+    bool logged(const std::string &needle) const;
+
+  private:
+    std::unique_ptr<host::Services> services_;
+    host::PluginRegistry registry_;
+};
+
+/// An event for tests with a body built from the fields.
+host::EventData make_event(const std::string &id, const std::string &entity_type = "Order",
+                           const std::string &operation = "INSERT",
+                           const std::string &entity_id = "42");
+
+} // namespace fobs_test
