@@ -1,0 +1,535 @@
+#include "pipeline.hpp"
+
+#include "event.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <time.h>
+
+namespace fraiseql_observer::host {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t realtime_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// A counting gate bounding work in flight; acquire() blocks (back-pressure) until a slot is
+// free or the gate is closed.
+class Gate {
+  public:
+    explicit Gate(uint32_t limit) : limit_(std::max<uint32_t>(1, limit)) {}
+    bool acquire() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return closed_ || used_ < limit_; });
+        if (closed_) return false;
+        ++used_;
+        return true;
+    }
+    void release() {
+        std::lock_guard lock(mu_);
+        if (used_ > 0) --used_;
+        cv_.notify_all();
+    }
+    void close() {
+        std::lock_guard lock(mu_);
+        closed_ = true;
+        cv_.notify_all();
+    }
+    bool wait_idle(Clock::time_point deadline) {
+        std::unique_lock lock(mu_);
+        return cv_.wait_until(lock, deadline, [&] { return used_ == 0; });
+    }
+    uint32_t in_use() {
+        std::lock_guard lock(mu_);
+        return used_;
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    uint32_t limit_;
+    uint32_t used_ = 0;
+    bool closed_ = false;
+};
+
+// Outcome precedence when several parties settle one unit of work: failed > retry > ok.
+void merge(Outcome &acc, const Outcome &o, bool &first) {
+    if (first) {
+        acc = o;
+        first = false;
+        return;
+    }
+    if (o.kind == FOBS_OUTCOME_FAILED && acc.kind != FOBS_OUTCOME_FAILED) acc = o;
+    else if (o.kind == FOBS_OUTCOME_RETRY && acc.kind == FOBS_OUTCOME_OK) acc = o;
+    else if (o.kind == FOBS_OUTCOME_RETRY && acc.kind == FOBS_OUTCOME_RETRY)
+        acc.retry_after_ms = std::max(acc.retry_after_ms, o.retry_after_ms);
+}
+
+fobs_outcome to_c(const Outcome &o) {
+    fobs_outcome c{};
+    c.struct_size = sizeof(c);
+    c.kind = o.kind;
+    c.retry_after_ms = o.retry_after_ms;
+    c.reason = sdk::str(o.reason);
+    c.component = sdk::str(o.component);
+    return c;
+}
+
+std::string with_did_you_mean(const std::string &name, const std::vector<std::string> &options) {
+    // Small Levenshtein for the hint.
+    auto dist = [](const std::string &a, const std::string &b) {
+        std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+        for (size_t i = 1; i <= a.size(); ++i) {
+            cur[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j)
+                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                                   prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            std::swap(prev, cur);
+        }
+        return prev[b.size()];
+    };
+    std::string best;
+    size_t best_d = 3;
+    for (const auto &o : options) {
+        size_t d = dist(name, o);
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+        }
+    }
+    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+}
+
+} // namespace
+
+std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKind kind,
+                                        const PluginRegistry &plugins, Services &services,
+                                        const std::string &instance_name) {
+    auto plugin = plugins.find(cfg.plugin);
+    auto loc_of = [&](const std::string &key) {
+        auto it = cfg.key_locations.find(key);
+        return it != cfg.key_locations.end() ? it->second : cfg.where;
+    };
+    if (!plugin) {
+        std::string msg = "unknown plugin '" + cfg.plugin + "'" +
+                          with_did_you_mean(cfg.plugin, plugins.names()) +
+                          "; available plugins: ";
+        auto names = plugins.names();
+        for (size_t i = 0; i < names.size(); ++i) msg += (i ? ", " : "") + names[i];
+        if (names.empty()) msg += "none (check the plugin search path)";
+        throw ConfigError(loc_of("plugin"), cfg.section + ".plugin", msg);
+    }
+    if (!plugin->offers(kind)) {
+        throw ConfigError(loc_of("plugin"), cfg.section + ".plugin",
+                          "plugin '" + cfg.plugin + "' is not a " + to_string(kind) +
+                              " plugin (it offers: " + [&] {
+                                  std::string k;
+                                  for (const auto &s : plugin->kinds()) k += (k.empty() ? "" : ", ") + s;
+                                  return k;
+                              }() + ")");
+    }
+    InstanceSpec spec{cfg.name, instance_name, cfg.config_json};
+    try {
+        switch (kind) {
+        case ComponentKind::source:
+            return std::make_unique<SourceInstance>(plugin, spec, services);
+        case ComponentKind::transport:
+            return std::make_unique<TransportInstance>(plugin, spec, services);
+        case ComponentKind::action:
+            return std::make_unique<ActionInstance>(plugin, spec, services);
+        }
+    } catch (const InstanceError &e) {
+        std::string key = e.key_path().empty() ? std::string() : e.key_path();
+        std::string full = key.empty() ? cfg.section : cfg.section + "." + key;
+        throw ConfigError(key.empty() ? cfg.where : loc_of(key), full,
+                          std::string(e.what()) + " (plugin '" + cfg.plugin + "')");
+    }
+    return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Runtime::Impl {
+    struct ActionRt {
+        std::string name;
+        ActionInstance *instance = nullptr;
+        Series *processed = nullptr, *failed = nullptr, *retried = nullptr, *duration = nullptr;
+    };
+    struct PipelineRt {
+        const PipelineConfig *cfg = nullptr;
+        std::string source_name;
+        SourceInstance *source = nullptr;
+        TransportInstance *transport = nullptr;
+        std::vector<ActionRt> actions;
+        std::unique_ptr<TransportInstance::Consumer> consumer;
+        std::unique_ptr<Gate> gate; // events in flight through the actions
+        std::set<std::string> types, ops;
+        Series *source_events = nullptr, *source_rejected = nullptr, *published = nullptr,
+               *publish_duration = nullptr;
+        std::shared_ptr<spdlog::logger> log;
+        bool publishes = false, consumes = false;
+
+        bool matches(std::string_view type, std::string_view op) const {
+            return (types.empty() || types.count(std::string(type))) &&
+                   (ops.empty() || ops.count(std::string(op)));
+        }
+    };
+    struct SourceRt {
+        std::string name;
+        SourceInstance *instance = nullptr;
+        std::vector<PipelineRt *> pipelines;
+        std::unique_ptr<Gate> gate; // records in flight to the transports
+        std::shared_ptr<spdlog::logger> log;
+    };
+
+    const Config &config;
+    const PluginRegistry &plugins;
+    Services &services;
+    Role role;
+    std::map<std::string, std::unique_ptr<Instance>> sources, transports, actions;
+    std::vector<std::unique_ptr<PipelineRt>> pipelines;
+    std::vector<std::unique_ptr<SourceRt>> source_rts;
+    bool started = false, stopped = false;
+
+    Impl(const Config &c, const PluginRegistry &p, Services &s, Role r)
+        : config(c), plugins(p), services(s), role(r) {}
+
+    bool role_publishes() const { return role != Role::worker; }
+    bool role_consumes() const { return role != Role::publisher; }
+
+    // Logger name for a component: "pipeline/component" when one pipeline uses it.
+    std::string instance_name(const std::string &component,
+                              const std::vector<std::string> &users) const {
+        return users.size() == 1 ? users.front() + "/" + component : component;
+    }
+
+    void build();
+    void emit(SourceRt &src, const fobs_source_record &record, sdk::Completion done);
+    void deliver(PipelineRt &p, const fobs_event &event, sdk::Completion done);
+};
+
+void Runtime::Impl::build() {
+    auto &m = services.metrics();
+    // Which components each pipeline needs in this role.
+    std::map<std::string, std::vector<std::string>> src_users, tr_users, act_users;
+    for (const auto &pc : config.pipelines) {
+        bool pub = role_publishes() && pc.source.has_value();
+        bool con = role_consumes() && !pc.actions.empty();
+        if (!pub && !con) continue;
+        if (pub) src_users[*pc.source].push_back(pc.name);
+        tr_users[pc.transport].push_back(pc.name);
+        if (con)
+            for (const auto &a : pc.actions) act_users[a].push_back(pc.name);
+    }
+    for (const auto &[name, users] : tr_users) {
+        const ComponentConfig *c = config.find_transport(name);
+        transports[name] = make_instance(*c, ComponentKind::transport, plugins, services,
+                                         instance_name(name, users));
+    }
+    for (const auto &[name, users] : act_users) {
+        const ComponentConfig *c = config.find_action(name);
+        actions[name] = make_instance(*c, ComponentKind::action, plugins, services,
+                                      instance_name(name, users));
+    }
+    for (const auto &[name, users] : src_users) {
+        const ComponentConfig *c = config.find_source(name);
+        sources[name] = make_instance(*c, ComponentKind::source, plugins, services,
+                                      instance_name(name, users));
+    }
+
+    for (const auto &pc : config.pipelines) {
+        bool pub = role_publishes() && pc.source.has_value();
+        bool con = role_consumes() && !pc.actions.empty();
+        if (!pub && !con) continue;
+        auto p = std::make_unique<PipelineRt>();
+        p->cfg = &pc;
+        p->publishes = pub;
+        p->consumes = con;
+        p->log = services.logger(pc.name);
+        p->transport = static_cast<TransportInstance *>(transports.at(pc.transport).get());
+        p->types.insert(pc.entity_types.begin(), pc.entity_types.end());
+        p->ops.insert(pc.operations.begin(), pc.operations.end());
+        p->gate = std::make_unique<Gate>(pc.max_in_flight);
+        LabelSet pl{{"pipeline", pc.name}};
+        if (pub) {
+            p->source_name = *pc.source;
+            p->source = static_cast<SourceInstance *>(sources.at(*pc.source).get());
+            LabelSet sl{{"pipeline", pc.name}, {"source", *pc.source}};
+            p->source_events = m.series(MetricType::counter, "source_events_total",
+                                        "Records received from the source", sl);
+            p->source_rejected = m.series(MetricType::counter, "source_rejected_total",
+                                          "Records rejected as malformed (logged with the reason)",
+                                          sl);
+            p->published = m.series(MetricType::counter, "events_published_total",
+                                    "Events the transport confirmed as stored", pl);
+            p->publish_duration = m.series(MetricType::histogram, "publish_duration_seconds",
+                                           "Time from hand-over to the transport's confirmation",
+                                           pl);
+        }
+        if (con) {
+            for (const auto &a : pc.actions) {
+                ActionRt ar;
+                ar.name = a;
+                ar.instance = static_cast<ActionInstance *>(actions.at(a).get());
+                LabelSet al{{"pipeline", pc.name}, {"action", a}};
+                ar.processed = m.series(MetricType::counter, "events_processed_total",
+                                        "Events processed successfully", al);
+                ar.failed = m.series(MetricType::counter, "events_failed_total",
+                                     "Action executions that failed (transient or permanent)", al);
+                ar.retried = m.series(MetricType::counter, "events_retried_total",
+                                      "Deliveries after the first (redeliveries)", al);
+                ar.duration = m.series(MetricType::histogram, "processing_duration_seconds",
+                                       "Action execution time", al);
+                p->actions.push_back(ar);
+            }
+        }
+        pipelines.push_back(std::move(p));
+    }
+    for (auto &[name, inst] : sources) {
+        auto s = std::make_unique<SourceRt>();
+        s->name = name;
+        s->instance = static_cast<SourceInstance *>(inst.get());
+        uint32_t limit = 0;
+        for (auto &p : pipelines)
+            if (p->publishes && p->source_name == name) {
+                s->pipelines.push_back(p.get());
+                limit = std::max(limit, p->cfg->max_in_flight);
+            }
+        s->gate = std::make_unique<Gate>(limit);
+        s->log = services.logger(name);
+        source_rts.push_back(std::move(s));
+    }
+}
+
+void Runtime::Impl::emit(SourceRt &src, const fobs_source_record &record, sdk::Completion done) {
+    auto result = normalize_event(sdk::view(record.payload), src.name, record.txid, realtime_ns());
+    if (auto *rej = std::get_if<Rejection>(&result)) {
+        for (auto *p : src.pipelines) p->source_rejected->add(1);
+        services.log(std::string(sdk::view(src.instance->host()->instance_name)), FOBS_LOG_WARN,
+                     "rejected a record: " + rej->reason);
+        done.fail(rej->reason);
+        return;
+    }
+    const EventData &ev = std::get<EventData>(result);
+    // One publish per distinct transport among the pipelines that want the event.
+    std::vector<std::pair<TransportInstance *, std::vector<PipelineRt *>>> targets;
+    for (auto *p : src.pipelines) {
+        p->source_events->add(1);
+        if (!p->matches(ev.entity_type, ev.operation)) continue;
+        auto it = std::find_if(targets.begin(), targets.end(),
+                               [&](const auto &t) { return t.first == p->transport; });
+        if (it == targets.end()) targets.push_back({p->transport, {p}});
+        else it->second.push_back(p);
+    }
+    if (targets.empty()) {
+        done.ok(); // filtered out by every pipeline: nothing to deliver
+        return;
+    }
+    if (!src.gate->acquire()) {
+        done.retry("shutting down");
+        return;
+    }
+    struct Agg {
+        std::mutex mu;
+        size_t remaining;
+        bool first = true;
+        Outcome outcome;
+        sdk::Completion done;
+        Gate *gate;
+    };
+    auto agg = std::make_shared<Agg>();
+    agg->remaining = targets.size();
+    agg->done = std::move(done);
+    agg->gate = src.gate.get();
+    fobs_event view = ev.view();
+    auto started = Clock::now();
+    for (auto &[transport, ps] : targets) {
+        transport->publish(view, [agg, ps = ps, started](const Outcome &o) {
+            double secs = std::chrono::duration<double>(Clock::now() - started).count();
+            for (auto *p : ps) {
+                if (o.kind == FOBS_OUTCOME_OK) p->published->add(1);
+                p->publish_duration->observe(secs);
+            }
+            std::unique_lock lock(agg->mu);
+            merge(agg->outcome, o, agg->first);
+            if (--agg->remaining > 0) return;
+            Outcome final = agg->outcome;
+            lock.unlock();
+            agg->done.complete(to_c(final));
+            agg->gate->release();
+        });
+    }
+}
+
+void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Completion done) {
+    if (!p.matches(sdk::view(event.entity_type), sdk::view(event.operation))) {
+        done.ok(); // not for this pipeline
+        return;
+    }
+    if (!p.gate->acquire()) {
+        done.retry("shutting down");
+        return;
+    }
+    struct Agg {
+        std::mutex mu;
+        size_t remaining;
+        bool first = true;
+        Outcome outcome;
+        sdk::Completion done;
+        Gate *gate;
+        std::string event_id;
+        uint32_t delivery;
+    };
+    auto agg = std::make_shared<Agg>();
+    agg->remaining = p.actions.size();
+    agg->done = std::move(done);
+    agg->gate = p.gate.get();
+    agg->event_id = std::string(sdk::view(event.id));
+    agg->delivery = event.delivery_count;
+    for (auto &a : p.actions) {
+        if (event.delivery_count > 1) a.retried->add(1);
+        auto started = Clock::now();
+        ActionRt *ar = &a;
+        PipelineRt *pr = &p;
+        a.instance->execute(event, [this, agg, ar, pr, started](const Outcome &o0) {
+            Outcome o = o0;
+            o.component = ar->name;
+            ar->duration->observe(std::chrono::duration<double>(Clock::now() - started).count());
+            if (o.kind == FOBS_OUTCOME_OK) {
+                ar->processed->add(1);
+            } else {
+                ar->failed->add(1);
+                services.log(pr->cfg->name + "/" + ar->name, FOBS_LOG_WARN,
+                             std::string("action ") + to_string(o.kind) + " (delivery " +
+                                 std::to_string(agg->delivery) + "): " + o.reason,
+                             agg->event_id);
+            }
+            std::unique_lock lock(agg->mu);
+            merge(agg->outcome, o, agg->first);
+            if (--agg->remaining > 0) return;
+            Outcome final = agg->outcome;
+            lock.unlock();
+            agg->done.complete(to_c(final));
+            agg->gate->release();
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+Runtime::Runtime(const Config &config, const PluginRegistry &plugins, Services &services,
+                 Role role)
+    : config_(config), impl_(std::make_unique<Impl>(config, plugins, services, role)) {}
+
+Runtime::~Runtime() {
+    if (impl_->started && !impl_->stopped) stop(std::chrono::seconds(config_.observer.shutdown_timeout_secs));
+    // Instances are destroyed in dependency order: sources, actions, then transports.
+    impl_->source_rts.clear();
+    for (auto &p : impl_->pipelines) p->consumer.reset();
+    impl_->sources.clear();
+    impl_->actions.clear();
+    impl_->pipelines.clear();
+    impl_->transports.clear();
+}
+
+void Runtime::build() { impl_->build(); }
+
+void Runtime::start() {
+    impl_->started = true;
+    for (auto &[name, t] : impl_->transports) static_cast<TransportInstance *>(t.get())->start();
+    for (auto &[name, a] : impl_->actions) static_cast<ActionInstance *>(a.get())->start();
+    for (auto &p : impl_->pipelines) {
+        if (!p->consumes) continue;
+        ConsumerSpec spec;
+        spec.pipeline = p->cfg->name;
+        spec.consumer_name = p->cfg->consumer;
+        spec.entity_types = p->cfg->entity_types;
+        spec.operations = p->cfg->operations;
+        spec.max_in_flight = p->cfg->max_in_flight;
+        Impl::PipelineRt *pr = p.get();
+        Impl *impl = impl_.get();
+        p->consumer = p->transport->open_consumer(
+            spec, [impl, pr](const fobs_event &e, sdk::Completion done) {
+                impl->deliver(*pr, e, std::move(done));
+            });
+    }
+    for (auto &s : impl_->source_rts) {
+        Impl::SourceRt *sr = s.get();
+        Impl *impl = impl_.get();
+        s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
+            impl->emit(*sr, r, std::move(done));
+        });
+    }
+}
+
+void Runtime::stop(std::chrono::milliseconds timeout) {
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    auto deadline = Clock::now() + timeout;
+    auto log = impl_->services.logger("observer");
+    // 1. Sources stop producing; what they handed over is still being published.
+    for (auto &s : impl_->source_rts) s->instance->stop();
+    for (auto &s : impl_->source_rts) {
+        if (!s->gate->wait_idle(deadline))
+            log->warn("shutdown: {} publishes of source '{}' still unconfirmed at the deadline; "
+                      "they were not acknowledged to the source and will be published again",
+                      s->gate->in_use(), s->name);
+        s->gate->close();
+    }
+    // 2. Consumers stop fetching and settle what the actions are still doing.
+    for (auto &p : impl_->pipelines)
+        if (p->consumer) p->consumer->close();
+    for (auto &p : impl_->pipelines) {
+        if (p->consumes && !p->gate->wait_idle(deadline))
+            log->warn("shutdown: pipeline '{}' still has {} events in its actions",
+                      p->cfg->name, p->gate->in_use());
+        p->gate->close();
+    }
+    // 3. Actions, then transports.
+    for (auto &[n, a] : impl_->actions) a->stop();
+    for (auto &[n, t] : impl_->transports) t->stop();
+}
+
+std::vector<ComponentState> Runtime::readiness() const {
+    std::vector<ComponentState> out;
+    for (const auto &p : impl_->pipelines) {
+        auto check = [&](const std::string &what, const Instance *inst) {
+            ComponentState st;
+            st.pipeline = p->cfg->name;
+            st.component = what;
+            st.ready = inst->ready(st.why);
+            out.push_back(st);
+        };
+        if (p->source) check("source " + p->source_name, p->source);
+        check("transport " + p->cfg->transport, p->transport);
+        for (const auto &a : p->actions) check("action " + a.name, a.instance);
+    }
+    return out;
+}
+
+bool Runtime::ready() const {
+    if (!impl_->started || impl_->stopped) return false;
+    for (const auto &s : readiness())
+        if (!s.ready) return false;
+    return true;
+}
+
+TransportInstance *Runtime::transport(const std::string &name) const {
+    auto it = impl_->transports.find(name);
+    return it == impl_->transports.end() ? nullptr
+                                         : static_cast<TransportInstance *>(it->second.get());
+}
+
+} // namespace fraiseql_observer::host
