@@ -1,0 +1,172 @@
+#include "config.hpp"
+
+#include <fraiseql_observer/plugin.hpp>
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+
+namespace fraiseql_observer::pg_listen {
+namespace {
+
+using nlohmann::json;
+using sdk::ConfigError;
+
+const std::vector<std::string> &known_keys() {
+    static const std::vector<std::string> keys = {
+        "conninfo",         "channels",           "mode",
+        "schema",           "batch_size",         "poll_interval_ms",
+        "max_in_flight",    "statement_timeout_ms", "connect_timeout_ms",
+        "reconnect_min_ms", "reconnect_max_ms",   "drain_timeout_ms"};
+    return keys;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+        }
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string &key) {
+    std::string best;
+    size_t best_d = std::numeric_limits<size_t>::max();
+    for (const auto &k : known_keys()) {
+        size_t d = edit_distance(key, k);
+        if (d < best_d) best_d = d, best = k;
+    }
+    if (best_d <= std::max<size_t>(2, key.size() / 3)) return " (did you mean \"" + best + "\"?)";
+    return "";
+}
+
+int64_t get_int(const json &obj, const char *key, int64_t def, int64_t min, int64_t max) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_number_integer())
+        throw ConfigError(key, std::string("must be an integer"));
+    int64_t v = it->get<int64_t>();
+    if (v < min || v > max)
+        throw ConfigError(key, "must be between " + std::to_string(min) + " and " +
+                                   std::to_string(max) + " (got " + std::to_string(v) + ")");
+    return v;
+}
+
+std::chrono::milliseconds get_ms(const json &obj, const char *key, std::chrono::milliseconds def,
+                                 int64_t min, int64_t max) {
+    return std::chrono::milliseconds(get_int(obj, key, def.count(), min, max));
+}
+
+// Validates the conninfo syntax with libpq without ever echoing its value: libpq's messages may
+// quote fragments of the string (a password among them), so only the option-name error passes.
+void check_conninfo(const std::string &conninfo) {
+    char *err = nullptr;
+    PQconninfoOption *opts = PQconninfoParse(conninfo.c_str(), &err);
+    if (opts) {
+        PQconninfoFree(opts);
+        return;
+    }
+    std::string why = err ? err : "";
+    if (err) PQfreemem(err);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    std::string msg = "not a valid libpq connection string or URI";
+    if (why.rfind("invalid connection option", 0) == 0 || why.rfind("invalid URI query parameter", 0) == 0)
+        msg += ": " + why;
+    throw ConfigError("conninfo", msg + " (the value is secret and not shown)");
+}
+
+} // namespace
+
+const char *to_string(Mode m) { return m == Mode::notify ? "notify" : "outbox"; }
+
+std::string check_schema_name(std::string_view s) {
+    if (s.empty()) return "must not be empty";
+    // The wake-up channel is "<schema>_wakeup" and must fit PostgreSQL's 63-byte identifiers.
+    if (s.size() > 56) return "must be at most 56 characters";
+    auto first_ok = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
+    auto rest_ok = [&](char c) { return first_ok(c) || (c >= '0' && c <= '9'); };
+    if (!first_ok(s[0]) || !std::all_of(s.begin() + 1, s.end(), rest_ok))
+        return "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)";
+    return "";
+}
+
+Config parse_config(std::string_view json_text) {
+    json obj;
+    try {
+        obj = json::parse(json_text.empty() ? std::string_view("{}") : json_text);
+    } catch (const json::exception &e) {
+        throw ConfigError("", std::string("config is not valid JSON: ") + e.what());
+    }
+    if (!obj.is_object()) throw ConfigError("", "config must be a table");
+    for (const auto &[key, value] : obj.items()) {
+        (void)value;
+        if (std::find(known_keys().begin(), known_keys().end(), key) == known_keys().end())
+            throw ConfigError(key, "unknown key \"" + key + "\"" + did_you_mean(key));
+    }
+
+    Config c;
+    auto ci = obj.find("conninfo");
+    if (ci == obj.end())
+        throw ConfigError("conninfo", "is required (a libpq URI or key=value string)");
+    if (!ci->is_string()) throw ConfigError("conninfo", "must be a string");
+    c.conninfo = ci->get<std::string>();
+    if (c.conninfo.empty()) throw ConfigError("conninfo", "must not be empty");
+    check_conninfo(c.conninfo);
+
+    if (auto it = obj.find("mode"); it != obj.end()) {
+        if (!it->is_string()) throw ConfigError("mode", "must be a string: \"notify\" or \"outbox\"");
+        auto m = it->get<std::string>();
+        if (m == "notify") c.mode = Mode::notify;
+        else if (m == "outbox") c.mode = Mode::outbox;
+        else throw ConfigError("mode", "must be \"notify\" or \"outbox\" (got \"" + m + "\")");
+    }
+
+    if (auto it = obj.find("channels"); it != obj.end()) {
+        if (!it->is_array()) throw ConfigError("channels", "must be an array of channel names");
+        c.channels.clear();
+        c.channels_set = true;
+        for (size_t i = 0; i < it->size(); ++i) {
+            const auto &v = (*it)[i];
+            std::string key = "channels[" + std::to_string(i) + "]";
+            if (!v.is_string()) throw ConfigError(key, "must be a string");
+            auto name = v.get<std::string>();
+            if (name.empty()) throw ConfigError(key, "must not be empty");
+            // LISTEN silently truncates longer names, which would then never match pg_notify.
+            if (name.size() > 63) throw ConfigError(key, "must be at most 63 bytes (PostgreSQL identifier limit)");
+            if (name.find('\0') != std::string::npos) throw ConfigError(key, "must not contain NUL");
+            if (std::find(c.channels.begin(), c.channels.end(), name) != c.channels.end())
+                throw ConfigError(key, "duplicate channel \"" + name + "\"");
+            c.channels.push_back(std::move(name));
+        }
+        if (c.channels.empty() && c.mode == Mode::notify)
+            throw ConfigError("channels", "must name at least one channel in notify mode");
+    }
+
+    if (auto it = obj.find("schema"); it != obj.end()) {
+        if (!it->is_string()) throw ConfigError("schema", "must be a string");
+        c.schema = it->get<std::string>();
+        if (auto why = check_schema_name(c.schema); !why.empty()) throw ConfigError("schema", why);
+    }
+    c.batch_size = static_cast<uint32_t>(get_int(obj, "batch_size", c.batch_size, 1, 10000));
+    c.poll_interval = get_ms(obj, "poll_interval_ms", c.poll_interval, 10, 3'600'000);
+    c.max_in_flight = static_cast<uint32_t>(get_int(obj, "max_in_flight", c.max_in_flight, 1, 1'000'000));
+    c.statement_timeout = get_ms(obj, "statement_timeout_ms", c.statement_timeout, 0, 86'400'000);
+    c.connect_timeout = get_ms(obj, "connect_timeout_ms", c.connect_timeout, 100, 600'000);
+    c.reconnect_min = get_ms(obj, "reconnect_min_ms", c.reconnect_min, 1, 3'600'000);
+    c.reconnect_max = get_ms(obj, "reconnect_max_ms", c.reconnect_max, 1, 3'600'000);
+    if (c.reconnect_max < c.reconnect_min)
+        throw ConfigError(obj.contains("reconnect_max_ms") ? "reconnect_max_ms" : "reconnect_min_ms",
+                          "reconnect_max_ms must be >= reconnect_min_ms");
+    c.drain_timeout = get_ms(obj, "drain_timeout_ms", c.drain_timeout, 0, 3'600'000);
+    return c;
+}
+
+} // namespace fraiseql_observer::pg_listen

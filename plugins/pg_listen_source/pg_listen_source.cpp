@@ -1,0 +1,89 @@
+// The pg_listen source plugin: PostgreSQL changes -> records for the host (SPEC sections 4, 6).
+//
+// mode = "notify": LISTEN/NOTIFY bridge (notify_reader.hpp); fire-and-forget, like the seed.
+// mode = "outbox": transactional outbox with a gap-free, commit-safe reader (outbox_reader.hpp).
+//
+// The plugin hands raw payloads to the host, which builds and validates the canonical event.
+// Admin ops: {"op":"sql"[,"schema":S]} -> {"sql": DDL}, {"op":"status"} -> counters.
+#include "config.hpp"
+#include "notify_reader.hpp"
+#include "outbox_reader.hpp"
+#include "outbox_sql.hpp"
+
+#include <fraiseql_observer/plugin.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <stdexcept>
+
+namespace fraiseql_observer::pg_listen {
+
+using nlohmann::json;
+
+class PgListenSource final : public sdk::Source {
+  public:
+    // Parses and checks the config only: no connection, no thread (validate = create+destroy).
+    explicit PgListenSource(sdk::Host host) : Source(host), config_(parse_config(host.config_json())) {}
+
+    ~PgListenSource() override { stop(); }
+
+    void start(sdk::SourceSink sink) override {
+        if (config_.mode == Mode::notify) {
+            reader_ = std::make_unique<NotifyReader>(config_, host());
+        } else {
+            if (config_.channels_set)
+                host().warn("`channels` is ignored in outbox mode: the outbox wakes the reader on channel \"" +
+                            wakeup_channel(config_.schema) + "\"");
+            reader_ = std::make_unique<OutboxReader>(config_, host(), std::string(host().component_name()));
+        }
+        reader_->start(sink);
+    }
+
+    void stop() noexcept override {
+        if (reader_) reader_->stop();
+    }
+
+    bool ready(std::string &why) override {
+        if (!reader_) {
+            why = "not started";
+            return false;
+        }
+        return reader_->ready(why);
+    }
+
+    std::string admin(std::string_view request_json) override {
+        auto req = json::parse(request_json, nullptr, false);
+        if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
+            throw std::runtime_error("admin request must be a JSON object with a string \"op\"");
+        const auto op = req["op"].get<std::string>();
+        if (op == "sql") {
+            std::string schema = config_.schema;
+            if (auto it = req.find("schema"); it != req.end() && !it->is_null()) {
+                if (!it->is_string()) throw std::runtime_error("\"schema\" must be a string");
+                schema = it->get<std::string>();
+            }
+            if (auto why = check_schema_name(schema); !why.empty())
+                throw std::runtime_error("schema \"" + schema + "\": " + why);
+            return json{{"sql", outbox_sql(schema)}}.dump();
+        }
+        if (op == "status") {
+            if (reader_) return reader_->status().dump();
+            if (config_.mode == Mode::outbox)
+                return OutboxReader(config_, host(), std::string(host().component_name())).status().dump();
+            return json{{"mode", "notify"},     {"connected", false}, {"channels", config_.channels},
+                        {"outbox_backlog", nullptr}, {"rejected", 0},      {"checkpoint", nullptr}}
+                .dump();
+        }
+        throw std::invalid_argument("unknown admin op \"" + op + "\" (pg_listen offers: sql, status)");
+    }
+
+  private:
+    Config config_;
+    std::unique_ptr<Reader> reader_;
+};
+
+} // namespace fraiseql_observer::pg_listen
+
+FOBS_PLUGIN("pg_listen", "0.1.0",
+            "PostgreSQL source: LISTEN/NOTIFY bridge or a gap-free transactional outbox",
+            fraiseql_observer::pg_listen::PgListenSource)
