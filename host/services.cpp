@@ -27,7 +27,7 @@ std::string iso_time(spdlog::log_clock::time_point tp) {
     gmtime_r(&secs, &tm);
     char buf[40];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    char out[48];
+    char out[64];
     std::snprintf(out, sizeof out, "%s.%06lldZ", buf, static_cast<long long>(us % 1000000));
     return out;
 }

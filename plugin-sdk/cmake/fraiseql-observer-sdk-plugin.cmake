@@ -5,13 +5,13 @@
 # no undefined symbols, and exactly one exported symbol (fobs_plugin_get_entry). It is installed
 # to <libdir>/fraiseql-observer/plugins unless NO_INSTALL is given. The output directory defaults
 # to ${FRAISEQL_OBSERVER_PLUGIN_OUTPUT_DIR} when that variable is set.
-set(_fobs_plugin_map "${CMAKE_CURRENT_LIST_DIR}/fraiseql-observer-plugin.map")
-
 function(fraiseql_observer_add_plugin name)
   cmake_parse_arguments(ARG "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES;LINK_LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "fraiseql_observer_add_plugin(${name}): SOURCES is required")
   endif()
+  # The map file lies beside this file, in the source tree and in the installed package.
+  set(_fobs_plugin_map "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/fraiseql-observer-plugin.map")
   add_library(${name} MODULE ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE fraiseql_observer::sdk ${ARG_LINK_LIBRARIES})
   set_target_properties(${name} PROPERTIES

@@ -49,10 +49,10 @@ extern "C" {
 #define FOBS_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* True when a struct of the given (reader-side) `struct_size` contains `field` entirely. */
+/* True when the struct at `ptr` (not NULL), whose writer set `struct_size`, contains `field`
+ * entirely. */
 #define FOBS_HAS_FIELD(ptr, type, field)                                                       \
-    ((ptr) != NULL &&                                                                          \
-     (ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+    ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* ---------------------------------------------------------------------------------------- */
 /* Basic types                                                                              */

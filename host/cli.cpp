@@ -1,0 +1,565 @@
+#include "cli.hpp"
+
+#include "config.hpp"
+#include "http_endpoint.hpp"
+#include "pipeline.hpp"
+#include "plugin_loader.hpp"
+#include "services.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fraiseql_observer::host {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char *k_usage = R"(fraiseql-observer )" FOBS_VERSION R"( — turns PostgreSQL changes into events on NATS JetStream and runs actions on them
+
+Usage:
+  fraiseql-observer run      [-c FILE] [--role all|publisher|worker]
+  fraiseql-observer validate [-c FILE] [--role all|publisher|worker]
+  fraiseql-observer plugins  [--json]
+  fraiseql-observer status   [-c FILE] [--json]
+  fraiseql-observer dlq list    [-c FILE] [--pipeline NAME] [--limit N] [--json]
+  fraiseql-observer dlq show    [-c FILE] [--pipeline NAME] --seq N
+  fraiseql-observer dlq replay  [-c FILE] [--pipeline NAME] (--seq N | --all)
+  fraiseql-observer dlq purge   [-c FILE] [--pipeline NAME] [--seq N | --all]
+  fraiseql-observer sql      [-c FILE] [--schema NAME]
+  fraiseql-observer init     [-c FILE] [--force]
+  fraiseql-observer --version | --help
+
+Commands:
+  run       Run the configured pipelines until SIGTERM/SIGINT, then drain and exit 0.
+  validate  Check the config, load the plugins, let each plugin check its own config.
+            Opens no connection. Exit 0 when valid, 2 with file:line:col and key when not.
+  plugins   List the plugins found on the plugin search path (file, name, kind, version, ABI).
+  status    Per pipeline: stream messages/bytes, consumer pending / ack-pending / redelivered,
+            DLQ depth, outbox backlog (from the transports' and sources' admin operations).
+  dlq       Inspect, replay or purge dead-lettered events of a pipeline's transport.
+  sql       Print the SQL that installs the outbox table, capture() trigger and emit() helper.
+  init      Write a commented starter fraiseql-observer.toml (refuses to overwrite without --force).
+
+Options:
+  -c, --config FILE   Config file. Default: $FRAISEQL_OBSERVER_CONFIG, else ./fraiseql-observer.toml
+                      when present, else built-in defaults ($DATABASE_URL, $NATS_URL). FraiseQL's
+                      fraiseql.toml is accepted too (its [observers] section).
+  --role ROLE         all (default): publish and consume; publisher: sources to transports only;
+                      worker: transports to actions only.
+  --plugin-dir DIR    Extra plugin directory (repeatable). Search path: --plugin-dir,
+                      $FRAISEQL_OBSERVER_PLUGIN_PATH (colon-separated), [observer] plugin_dirs,
+                      then <prefix>/lib/fraiseql-observer/plugins next to the binary.
+  --json              Machine-readable output (plugins, status, dlq).
+  -h, --help          This text.
+  --version           Print the version.
+
+Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
+)";
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct Args {
+    std::string command;
+    std::vector<std::string> positional;
+    std::optional<std::string> config;
+    std::optional<std::string> role;
+    std::vector<std::string> plugin_dirs;
+    bool json = false;
+    bool force = false;
+    bool all = false;
+    std::optional<std::string> pipeline;
+    std::optional<uint64_t> seq;
+    std::optional<uint64_t> limit;
+    std::optional<std::string> schema;
+};
+
+uint64_t parse_number(const std::string &opt, const std::string &v) {
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 18)
+        throw UsageError(opt + " expects a non-negative integer, got \"" + v + "\"");
+    return std::stoull(v);
+}
+
+Args parse_args(int argc, char **argv) {
+    Args a;
+    std::vector<std::string> in(argv + 1, argv + argc);
+    for (size_t i = 0; i < in.size(); ++i) {
+        const std::string &s = in[i];
+        auto value = [&](const std::string &opt) -> std::string {
+            auto eq = s.find('=');
+            if (s.rfind("--", 0) == 0 && eq != std::string::npos) return s.substr(eq + 1);
+            if (i + 1 >= in.size()) throw UsageError(opt + " needs a value");
+            return in[++i];
+        };
+        auto is = [&](const char *opt) {
+            return s == opt || s.rfind(std::string(opt) + "=", 0) == 0;
+        };
+        if (s == "-h" || s == "--help") a.command = "help";
+        else if (s == "--version" || s == "-V") a.command = "version";
+        else if (s == "-c" || is("--config")) a.config = value("--config");
+        else if (is("--role")) a.role = value("--role");
+        else if (is("--plugin-dir")) a.plugin_dirs.push_back(value("--plugin-dir"));
+        else if (s == "--json") a.json = true;
+        else if (s == "--force") a.force = true;
+        else if (s == "--all") a.all = true;
+        else if (is("--pipeline")) a.pipeline = value("--pipeline");
+        else if (is("--seq")) a.seq = parse_number("--seq", value("--seq"));
+        else if (is("--limit")) a.limit = parse_number("--limit", value("--limit"));
+        else if (is("--schema")) a.schema = value("--schema");
+        else if (!s.empty() && s[0] == '-') throw UsageError("unknown option " + s);
+        else if (a.command.empty()) a.command = s;
+        else a.positional.push_back(s);
+    }
+    return a;
+}
+
+LoadOptions load_options(const Args &a) {
+    LoadOptions o;
+    if (a.role) {
+        auto r = parse_role(*a.role);
+        if (!r) throw UsageError("--role must be all, publisher or worker, not \"" + *a.role + "\"");
+        o.role = *r;
+    }
+    return o;
+}
+
+Config load(const Args &a, const LoadOptions &o) {
+    auto path = resolve_config_path(a.config, o.env);
+    return path ? load_config(*path, o) : default_config(o);
+}
+
+std::vector<fs::path> search_path(const Args &a, const Config *cfg) {
+    const char *env = std::getenv("FRAISEQL_OBSERVER_PLUGIN_PATH");
+    std::vector<std::string> cfg_dirs;
+    if (cfg) {
+        // [observer] plugin_dirs are relative to the config file's directory.
+        fs::path base = cfg->file.empty() ? fs::current_path() : fs::path(cfg->file).parent_path();
+        for (const auto &d : cfg->observer.plugin_dirs) {
+            fs::path p(d);
+            cfg_dirs.push_back((p.is_absolute() ? p : base / p).string());
+        }
+    }
+    return plugin_search_path(a.plugin_dirs, env ? env : "", cfg_dirs, executable_path());
+}
+
+void report_problems(const PluginRegistry &reg, spdlog::logger *log) {
+    for (const auto &p : reg.problems()) {
+        if (log) log->warn("plugin refused: {}", p.message);
+        else std::cerr << "warning: plugin refused: " << p.message << "\n";
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+
+int cmd_run(const Args &a) {
+    // Block the stop signals in every thread; the main thread waits for them with sigwait.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    LoadOptions lo = load_options(a);
+    Config cfg = load(a, lo);
+    Services services(LogSettings{cfg.observer.log_level, cfg.observer.log_format});
+    auto log = services.logger("observer");
+    for (const auto &w : cfg.warnings) log->warn("{}", w);
+
+    PluginRegistry reg;
+    reg.discover(search_path(a, &cfg));
+    report_problems(reg, log.get());
+    for (const auto &p : reg.plugins()) {
+        for (const auto &k : p->kinds()) {
+            services.metrics()
+                .series(MetricType::gauge, "plugin_info", "Loaded plugins",
+                        {{"plugin", p->name},
+                         {"kind", k},
+                         {"version", p->version},
+                         {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)}})
+                ->set(1);
+        }
+    }
+
+    Runtime runtime(cfg, reg, services, lo.role);
+    runtime.build();
+
+    std::unique_ptr<HttpEndpoint> http;
+    if (!cfg.observer.metrics_listen.empty()) {
+        http = std::make_unique<HttpEndpoint>(cfg.observer.metrics_listen, services.metrics(),
+                                              [&runtime] {
+                                                  Readiness r;
+                                                  json comps = json::array();
+                                                  bool all = true;
+                                                  for (const auto &s : runtime.readiness()) {
+                                                      all = all && s.ready;
+                                                      json c = {{"pipeline", s.pipeline},
+                                                                {"component", s.component},
+                                                                {"ready", s.ready}};
+                                                      if (!s.ready) c["why"] = s.why;
+                                                      comps.push_back(c);
+                                                  }
+                                                  r.ready = all && runtime.ready();
+                                                  r.json = json{{"ready", r.ready},
+                                                                {"components", comps}}
+                                                               .dump();
+                                                  return r;
+                                              });
+        http->start();
+        log->info("metrics on http://{}:{}/metrics (also /healthz, /readyz)", http->host(),
+                  http->port());
+    }
+
+    try {
+        runtime.start();
+    } catch (const std::exception &e) {
+        log->error("startup failed: {}", e.what());
+        runtime.stop(std::chrono::seconds(cfg.observer.shutdown_timeout_secs));
+        return 1;
+    }
+    log->info("running {} pipeline(s) as role {}", cfg.pipelines.size(), to_string(lo.role));
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log->info("received {}, draining (up to {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+              cfg.observer.shutdown_timeout_secs);
+    runtime.stop(std::chrono::seconds(cfg.observer.shutdown_timeout_secs));
+    if (http) http->stop();
+    log->info("stopped");
+    return 0;
+}
+
+int cmd_validate(const Args &a) {
+    LoadOptions lo = load_options(a);
+    Config cfg = load(a, lo);
+    Services services(LogSettings{"warn", "text"});
+    PluginRegistry reg;
+    reg.discover(search_path(a, &cfg));
+    report_problems(reg, nullptr);
+    {
+        Runtime runtime(cfg, reg, services, lo.role); // create + destroy every instance
+        runtime.build();
+    }
+    std::cout << (cfg.file.empty() ? std::string("built-in defaults") : cfg.file) << ": OK\n";
+    for (const auto &w : cfg.warnings) std::cout << "  warning: " << w << "\n";
+    for (const auto &p : cfg.pipelines) {
+        std::cout << "  pipeline " << p.name << ": "
+                  << (p.source ? "source " + *p.source : std::string("(no source)")) << " -> "
+                  << "transport " << p.transport << " -> ";
+        if (p.actions.empty()) std::cout << "(publish only)";
+        for (size_t i = 0; i < p.actions.size(); ++i) std::cout << (i ? ", " : "") << p.actions[i];
+        if (!p.actions.empty()) std::cout << " [consumer " << p.consumer << "]";
+        std::cout << "\n";
+    }
+    return 0;
+}
+
+int cmd_plugins(const Args &a) {
+    const Config *cfgp = nullptr;
+    std::optional<Config> cfg;
+    if (a.config) {
+        cfg = load(a, load_options(a));
+        cfgp = &*cfg;
+    }
+    PluginRegistry reg;
+    reg.discover(search_path(a, cfgp));
+    if (a.json) {
+        json out = {{"plugins", json::array()}, {"problems", json::array()}};
+        for (const auto &p : reg.plugins())
+            out["plugins"].push_back(
+                {{"name", p->name},
+                 {"kind", p->kinds()},
+                 {"version", p->version},
+                 {"abi", std::to_string(p->abi_major) + "." + std::to_string(p->abi_minor)},
+                 {"description", p->description},
+                 {"file", p->file.string()}});
+        for (const auto &pr : reg.problems())
+            out["problems"].push_back({{"file", pr.file.string()}, {"message", pr.message}});
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    if (reg.plugins().empty()) std::cout << "no plugins found\n";
+    for (const auto &p : reg.plugins()) {
+        std::string kinds;
+        for (const auto &k : p->kinds()) kinds += (kinds.empty() ? "" : ",") + k;
+        std::printf("%-12s %-18s %-9s abi %u.%u  %s\n", p->name.c_str(), kinds.c_str(),
+                    p->version.c_str(), p->abi_major, p->abi_minor, p->file.c_str());
+    }
+    report_problems(reg, nullptr);
+    return 0;
+}
+
+// Creates and starts the transport a pipeline uses, for admin operations.
+struct AdminContext {
+    Config cfg;
+    std::unique_ptr<Services> services;
+    PluginRegistry reg;
+    std::map<std::string, std::unique_ptr<Instance>> instances; // by "kind:name"
+
+    Instance *get(ComponentKind kind, const std::string &name, bool start) {
+        std::string key = std::string(to_string(kind)) + ":" + name;
+        auto &slot = instances[key];
+        if (!slot) {
+            const ComponentConfig *c = kind == ComponentKind::transport ? cfg.find_transport(name)
+                                       : kind == ComponentKind::source  ? cfg.find_source(name)
+                                                                        : cfg.find_action(name);
+            if (!c) throw UsageError(std::string("no ") + to_string(kind) + " named " + name);
+            slot = make_instance(*c, kind, reg, *services, name);
+            if (start && kind == ComponentKind::transport)
+                static_cast<TransportInstance *>(slot.get())->start();
+        }
+        return slot.get();
+    }
+};
+
+std::unique_ptr<AdminContext> admin_context(const Args &a) {
+    auto ctx = std::make_unique<AdminContext>();
+    LoadOptions lo = load_options(a);
+    lo.role = Role::worker; // admin commands need transports, not a source connection
+    ctx->cfg = load(a, lo);
+    ctx->services = std::make_unique<Services>(LogSettings{"warn", "text"});
+    ctx->reg.discover(search_path(a, &ctx->cfg));
+    return ctx;
+}
+
+const PipelineConfig &pick_pipeline(const Config &cfg, const std::optional<std::string> &name) {
+    if (name) {
+        for (const auto &p : cfg.pipelines)
+            if (p.name == *name) return p;
+        throw UsageError("no pipeline named " + *name);
+    }
+    if (cfg.pipelines.empty()) throw UsageError("the config has no pipeline");
+    if (cfg.pipelines.size() > 1) {
+        std::string names;
+        for (const auto &p : cfg.pipelines) names += (names.empty() ? "" : ", ") + p.name;
+        throw UsageError("several pipelines (" + names + "): choose one with --pipeline");
+    }
+    return cfg.pipelines.front();
+}
+
+json admin_call(Instance *inst, const json &request) {
+    auto answer = inst->admin(request.dump());
+    if (!answer)
+        throw std::runtime_error(std::string(to_string(inst->kind())) + " '" + inst->name() +
+                                 "' (plugin " + inst->plugin().name + ") does not support '" +
+                                 request.value("op", std::string()) + "'");
+    json j = json::parse(*answer, nullptr, false);
+    if (j.is_discarded()) throw std::runtime_error("plugin answered with invalid JSON");
+    return j;
+}
+
+std::string num(const json &j, const char *key) {
+    if (!j.contains(key) || j[key].is_null()) return "-";
+    return j[key].dump();
+}
+
+int cmd_status(const Args &a) {
+    auto ctx = admin_context(a);
+    json out = {{"pipelines", json::array()}};
+    for (const auto &p : ctx->cfg.pipelines) {
+        json entry = {{"name", p.name}, {"transport", p.transport}, {"consumer", p.consumer}};
+        try {
+            auto *t = ctx->get(ComponentKind::transport, p.transport, true);
+            entry["transport_status"] =
+                admin_call(t, {{"op", "status"}, {"consumer", p.actions.empty() ? "" : p.consumer}});
+        } catch (const std::exception &e) {
+            entry["transport_error"] = e.what();
+        }
+        if (p.source) {
+            entry["source"] = *p.source;
+            try {
+                auto *s = ctx->get(ComponentKind::source, *p.source, false);
+                if (s->has_admin()) entry["source_status"] = admin_call(s, {{"op", "status"}});
+            } catch (const std::exception &e) {
+                entry["source_error"] = e.what();
+            }
+        }
+        out["pipelines"].push_back(entry);
+    }
+    if (a.json) {
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    for (const auto &e : out["pipelines"]) {
+        std::cout << "pipeline " << e["name"].get<std::string>() << "\n";
+        if (e.contains("source")) {
+            std::cout << "  source     " << e["source"].get<std::string>();
+            if (e.contains("source_status")) {
+                const auto &s = e["source_status"];
+                for (auto it = s.begin(); it != s.end(); ++it)
+                    if (!it->is_object() && !it->is_array())
+                        std::cout << "  " << it.key() << "=" << it->dump();
+            } else if (e.contains("source_error")) {
+                std::cout << "  (" << e["source_error"].get<std::string>() << ")";
+            }
+            std::cout << "\n";
+        }
+        std::cout << "  transport  " << e["transport"].get<std::string>() << "\n";
+        if (e.contains("transport_error")) {
+            std::cout << "  error      " << e["transport_error"].get<std::string>() << "\n";
+            continue;
+        }
+        const auto &t = e["transport_status"];
+        auto section = [&](const char *title, const json &obj) {
+            if (!obj.is_object()) return;
+            std::cout << "  " << title;
+            for (auto it = obj.begin(); it != obj.end(); ++it)
+                if (!it->is_object() && !it->is_array())
+                    std::cout << "  " << it.key() << "=" << it->dump();
+            std::cout << "\n";
+        };
+        json flat = json::object();
+        for (auto it = t.begin(); it != t.end(); ++it)
+            if (!it->is_object() && !it->is_array()) flat[it.key()] = *it;
+        section("status    ", flat);
+        for (auto it = t.begin(); it != t.end(); ++it)
+            if (it->is_object()) section((it.key() + std::string(10 - std::min<size_t>(10, it.key().size()), ' ')).c_str(), *it);
+    }
+    return 0;
+}
+
+int cmd_dlq(const Args &a) {
+    if (a.positional.empty()) throw UsageError("dlq needs a subcommand: list, show, replay or purge");
+    const std::string &sub = a.positional[0];
+    auto ctx = admin_context(a);
+    const PipelineConfig &p = pick_pipeline(ctx->cfg, a.pipeline);
+    auto *t = ctx->get(ComponentKind::transport, p.transport, true);
+    json req;
+    if (sub == "list") {
+        req = {{"op", "dlq_list"}, {"limit", a.limit.value_or(100)}};
+    } else if (sub == "show") {
+        if (!a.seq) throw UsageError("dlq show needs --seq N");
+        req = {{"op", "dlq_show"}, {"seq", *a.seq}};
+    } else if (sub == "replay") {
+        if (!a.seq && !a.all) throw UsageError("dlq replay needs --seq N or --all");
+        req = {{"op", "dlq_replay"}};
+        if (a.seq) req["seq"] = *a.seq;
+        else req["all"] = true;
+    } else if (sub == "purge") {
+        req = {{"op", "dlq_purge"}};
+        if (a.seq) req["seq"] = *a.seq;
+        else req["all"] = true;
+    } else {
+        throw UsageError("unknown dlq subcommand \"" + sub + "\" (list, show, replay, purge)");
+    }
+    json ans = admin_call(t, req);
+    if (a.json || sub != "list" || !ans.contains("entries")) {
+        std::cout << ans.dump(2) << "\n";
+        return 0;
+    }
+    if (ans["entries"].empty()) std::cout << "DLQ is empty\n";
+    for (const auto &e : ans["entries"]) {
+        std::cout << "seq " << num(e, "seq") << "  id " << e.value("id", std::string("-"))
+                  << "  " << e.value("subject", std::string()) << "  deliveries "
+                  << num(e, "delivery_count") << "  action " << e.value("action", std::string("-"))
+                  << "\n    reason: " << e.value("reason", std::string()) << "\n";
+    }
+    return 0;
+}
+
+int cmd_sql(const Args &a) {
+    // The SQL belongs to the source plugin that implements the outbox (the host knows no plugin
+    // by name): ask every source plugin that offers admin operations for op "sql".
+    std::optional<Config> cfg;
+    if (resolve_config_path(a.config, process_env())) cfg = load(a, load_options(a));
+    Services services(LogSettings{"error", "text"});
+    PluginRegistry reg;
+    reg.discover(search_path(a, cfg ? &*cfg : nullptr));
+    json req = {{"op", "sql"}, {"schema", a.schema.value_or("fraiseql_observer")}};
+    std::vector<std::string> tried;
+    auto try_instance = [&](std::unique_ptr<Instance> inst) -> bool {
+        if (!inst || !inst->has_admin()) return false;
+        auto ans = admin_call(inst.get(), req);
+        if (!ans.contains("sql")) return false;
+        std::cout << ans["sql"].get<std::string>();
+        return true;
+    };
+    if (cfg) {
+        for (const auto &s : cfg->sources) {
+            try {
+                if (try_instance(make_instance(s, ComponentKind::source, reg, services, s.name)))
+                    return 0;
+            } catch (const std::exception &e) {
+                tried.push_back(s.name + ": " + e.what());
+            }
+        }
+    }
+    for (const auto &p : reg.plugins()) {
+        if (!p->source || !p->source->admin) continue;
+        // A throw-away instance that never starts, so it never connects.
+        InstanceSpec spec{"sql", "sql", R"({"conninfo":"postgresql:///unused","mode":"outbox"})"};
+        try {
+            if (try_instance(std::make_unique<SourceInstance>(p, spec, services))) return 0;
+        } catch (const std::exception &e) {
+            tried.push_back(p->name + ": " + e.what());
+        }
+    }
+    std::string msg = "no source plugin offers the outbox SQL";
+    for (const auto &t : tried) msg += "\n  " + t;
+    throw std::runtime_error(msg);
+}
+
+int cmd_init(const Args &a) {
+    fs::path target = a.config ? fs::path(*a.config) : fs::path("fraiseql-observer.toml");
+    if (fs::exists(target) && !a.force)
+        throw UsageError(target.string() + " already exists (use --force to overwrite)");
+    std::ofstream out(target, std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + target.string());
+    out << starter_config();
+    out.close();
+    std::cout << "wrote " << target.string() << "; check it with: fraiseql-observer validate -c "
+              << target.string() << "\n";
+    return 0;
+}
+
+} // namespace
+
+int cli_main(int argc, char **argv) {
+    try {
+        Args a = parse_args(argc, argv);
+        if (a.command.empty() || a.command == "help") {
+            std::cout << k_usage;
+            return a.command.empty() ? 2 : 0;
+        }
+        if (a.command == "version") {
+            std::cout << "fraiseql-observer " << FOBS_VERSION << " (plugin ABI " << FOBS_ABI_MAJOR
+                      << "." << FOBS_ABI_MINOR << ")\n";
+            return 0;
+        }
+        if (a.command == "run") return cmd_run(a);
+        if (a.command == "validate") return cmd_validate(a);
+        if (a.command == "plugins") return cmd_plugins(a);
+        if (a.command == "status") return cmd_status(a);
+        if (a.command == "dlq") return cmd_dlq(a);
+        if (a.command == "sql") return cmd_sql(a);
+        if (a.command == "init") return cmd_init(a);
+        throw UsageError("unknown command \"" + a.command + "\" (see --help)");
+    } catch (const UsageError &e) {
+        std::cerr << "fraiseql-observer: " << e.what() << "\n";
+        return 2;
+    } catch (const ConfigError &e) {
+        std::cerr << "fraiseql-observer: configuration error: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception &e) {
+        std::cerr << "fraiseql-observer: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+} // namespace fraiseql_observer::host
