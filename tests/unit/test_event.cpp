@@ -1,0 +1,104 @@
+#include "event.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace fraiseql_observer::host;
+using json = nlohmann::json;
+
+namespace {
+constexpr uint64_t k_now = 1795753431123456000ull; // 2026-11-27T04:23:51.123456Z
+
+EventData ok(std::string_view payload, int64_t txid = -1) {
+    auto r = normalize_event(payload, "app_db", txid, k_now);
+    if (auto *rej = std::get_if<Rejection>(&r)) ADD_FAILURE() << "rejected: " << rej->reason;
+    return std::holds_alternative<EventData>(r) ? std::get<EventData>(r) : EventData{};
+}
+
+std::string rejected(std::string_view payload) {
+    auto r = normalize_event(payload, "app_db", -1, k_now);
+    if (std::holds_alternative<EventData>(r)) {
+        ADD_FAILURE() << "accepted: " << payload;
+        return {};
+    }
+    return std::get<Rejection>(r).reason;
+}
+} // namespace
+
+TEST(Event, reference_trigger_payload_becomes_canonical_event) {
+    // What the reference document's notify_order_created trigger sends.
+    EventData e = ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"8e5b","timestamp":"2026-11-27T04:23:51.1+00:00"})", 812345);
+    EXPECT_EQ(e.entity_type, "Order");
+    EXPECT_EQ(e.operation, "INSERT");
+    EXPECT_EQ(e.entity_id, "8e5b");
+    EXPECT_EQ(e.source, "app_db");
+    json body = json::parse(e.body);
+    EXPECT_EQ(body["id"], e.id);
+    EXPECT_EQ(body["txid"], 812345);
+    EXPECT_EQ(body["timestamp"], "2026-11-27T04:23:51.1+00:00");
+    EXPECT_TRUE(body["entity"].is_null());
+    EXPECT_TRUE(body["changes"].is_null());
+    EXPECT_EQ(body["source"], "app_db");
+    // Canonical field order.
+    EXPECT_EQ(e.body.find("\"id\""), 1u);
+}
+
+TEST(Event, derived_id_is_stable_and_depends_on_source_txid_and_bytes) {
+    const char *p = R"({"entity_type":"Order","operation":"INSERT","entity_id":"1"})";
+    std::string a = ok(p, 7).id, b = ok(p, 7).id;
+    EXPECT_EQ(a, b);
+    EXPECT_NE(a, ok(p, 8).id);
+    EXPECT_NE(a, ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"2"})", 7).id);
+    auto other_source = normalize_event(p, "other_db", 7, k_now);
+    EXPECT_NE(a, std::get<EventData>(other_source).id);
+    // UUID v5 text form.
+    ASSERT_EQ(a.size(), 36u);
+    EXPECT_EQ(a[14], '5');
+    EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
+}
+
+TEST(Event, payload_id_is_kept) {
+    EXPECT_EQ(ok(R"({"id":"abc","entity_type":"Order","operation":"INSERT","entity_id":"1"})").id, "abc");
+}
+
+TEST(Event, fraiseql_names_are_normalised_and_operation_upper_cased) {
+    EventData e = ok(R"({"entity_type":"User","event_type":"update","entity_id":5,"data":{"id":5,"name":"x"}})");
+    EXPECT_EQ(e.operation, "UPDATE");
+    EXPECT_EQ(e.entity_id, "5");
+    json body = json::parse(e.body);
+    EXPECT_EQ(body["entity"]["name"], "x");
+    EXPECT_FALSE(body.contains("data"));
+    EXPECT_FALSE(body.contains("event_type"));
+}
+
+TEST(Event, extra_fields_are_kept_after_the_standard_ones) {
+    json body = json::parse(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","tenant":"t1"})").body);
+    EXPECT_EQ(body["tenant"], "t1");
+}
+
+TEST(Event, malformed_payloads_are_rejected_with_a_reason) {
+    EXPECT_NE(rejected("{not json").find("not valid JSON"), std::string::npos);
+    EXPECT_NE(rejected("[1,2]").find("not a JSON object"), std::string::npos);
+    EXPECT_NE(rejected(R"({"operation":"INSERT","entity_id":"1"})").find("missing entity_type"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order","entity_id":"1"})").find("missing operation"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"INSERT"})").find("missing entity_id"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Or.der","operation":"INSERT","entity_id":"1"})").find("subject token"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"IN SERT","entity_id":"1"})").find("subject token"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order>","operation":"INSERT","entity_id":"1"})").find("subject token"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"","operation":"INSERT","entity_id":"1"})").find("subject token"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":7,"operation":"INSERT","entity_id":"1"})").find("not a string"), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"INSERT","entity_id":{}})").find("entity_id"), std::string::npos);
+    EXPECT_FALSE(rejected("").empty());
+}
+
+TEST(Event, subject_tokens) {
+    EXPECT_TRUE(valid_subject_token("Order"));
+    EXPECT_TRUE(valid_subject_token("order_line-2"));
+    for (const char *bad : {"", "a.b", "a*", ">", "a b", "a\tb", "a\x01"}) EXPECT_FALSE(valid_subject_token(bad)) << bad;
+}
+
+TEST(Event, timestamp_defaults_to_now_in_rfc3339_utc) {
+    json body = json::parse(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1"})").body);
+    EXPECT_EQ(body["timestamp"], "2026-11-27T04:23:51.123456Z");
+    EXPECT_EQ(iso8601_utc(0), "1970-01-01T00:00:00.000000Z");
+}
