@@ -121,6 +121,10 @@ std::optional<std::string> resolve_config_path(const std::optional<std::string> 
 std::string plugin_config_error(const ComponentConfig &component, const std::string &key_path,
                                 const std::string &message);
 
+/// `component.config_json` with the value of every key in `secret_keys` replaced by "***", for
+/// `validate` output and logs.
+std::string redacted_config_json(const ComponentConfig &component);
+
 /// The commented starter config written by `fraiseql-observer init`; validate accepts it.
 std::string starter_config();
 
