@@ -2,11 +2,13 @@
 
 #include "event.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -112,6 +114,41 @@ std::string with_did_you_mean(const std::string &name, const std::vector<std::st
     return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
 }
 
+// The values of a component's secret keys (dot paths into its config JSON).
+std::vector<std::string> secret_values(const ComponentConfig &cfg) {
+    std::vector<std::string> out;
+    if (cfg.secret_keys.empty()) return out;
+    auto j = nlohmann::json::parse(cfg.config_json, nullptr, false);
+    if (j.is_discarded()) return out;
+    std::function<void(const nlohmann::json &)> collect = [&](const nlohmann::json &v) {
+        if (v.is_string() && v.get<std::string>().size() >= 3) out.push_back(v.get<std::string>());
+        else if (v.is_array() || v.is_object())
+            for (const auto &e : v) collect(e);
+    };
+    for (const auto &key : cfg.secret_keys) {
+        const nlohmann::json *cur = &j;
+        size_t start = 0;
+        while (cur && start <= key.size()) {
+            size_t dot = key.find('.', start);
+            std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            cur = cur->is_object() && cur->contains(part) ? &(*cur)[part] : nullptr;
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+        }
+        if (cur) collect(*cur);
+    }
+    return out;
+}
+
+// Plugins may quote a bad value in their message; a secret's value never reaches the user.
+std::string redact(std::string msg, const std::vector<std::string> &secrets) {
+    for (const auto &s : secrets) {
+        for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3))
+            msg.replace(pos, s.size(), "***");
+    }
+    return msg;
+}
+
 } // namespace
 
 std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKind kind,
@@ -154,7 +191,7 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
         std::string key = e.key_path().empty() ? std::string() : e.key_path();
         std::string full = key.empty() ? cfg.section : cfg.section + "." + key;
         throw ConfigError(key.empty() ? cfg.where : loc_of(key), full,
-                          std::string(e.what()) + " (plugin '" + cfg.plugin + "')");
+                          redact(e.what(), secret_values(cfg)) + " (plugin '" + cfg.plugin + "')");
     }
     return nullptr;
 }
