@@ -446,7 +446,19 @@ class Loader {
         std::string plugin = "nats";
         if (const toml::node *p = t.get("transport"))
             plugin = get_nonempty_string(*p, "transport.transport");
-        check_keys(t, "transport", {"transport", plugin},
+        // Sub-tables for other transports may stay in the file, so that switching transports
+        // is the one line `transport = "…"` (SPEC section 1); only the chosen one is used.
+        // A sibling table that looks like a misspelling of the chosen one is still an error.
+        std::vector<std::string> allowed{"transport", plugin};
+        for (const auto &[k, v] : t) {
+            std::string name(k.str());
+            if (!v.is_table() || name == plugin) continue;
+            if (!t.get(plugin) && !closest_match(name, {plugin}).empty()) continue;
+            allowed.push_back(name);
+            config_.warnings.push_back("[transport." + name + "] is not used: [transport] selects `" +
+                                       plugin + "`");
+        }
+        check_keys(t, "transport", allowed,
                    "; [transport] holds `transport = \"" + plugin + "\"` and the table [transport." +
                        plugin + "]");
         ComponentConfig c;

@@ -920,3 +920,14 @@ TEST(ConfigSuggest, closest_match) {
     EXPECT_EQ(host::closest_match("js", {"jetstream"}), ""); // too short to be a prefix hint
     EXPECT_EQ(host::edit_distance("kitten", "sitting"), 3u);
 }
+
+TEST(ConfigSeedForm, switching_transports_is_one_line_and_other_tables_stay) {
+    const std::string file = "[transport]\ntransport = \"memory\"\n[transport.nats]\nurl = \"nats://x:4222\"\n"
+                             "[transport.memory]\nmax_deliver = 5\n";
+    const Config c = host::load_config_string(file, "cfg.toml", full_env());
+    ASSERT_EQ(c.transports.size(), 1u);
+    EXPECT_EQ(c.transports[0].plugin, "memory");
+    EXPECT_EQ(config_of(c.transports[0])["max_deliver"], 5);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_NE(c.warnings[0].find("[transport.nats] is not used"), std::string::npos);
+}
