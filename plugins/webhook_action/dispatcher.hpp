@@ -1,0 +1,94 @@
+// One libcurl multi loop on one plugin-owned thread: runs up to `max_concurrency` requests at
+// once over kept-alive connections (the multi handle's connection cache), queues at most as
+// many more, and blocks submitters beyond that (back-pressure instead of unbounded memory).
+#pragma once
+
+#include "response.hpp"
+#include "webhook_config.hpp"
+
+#include <fraiseql_observer/plugin.hpp>
+
+#include <curl/curl.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+typedef struct x509_st X509;
+
+namespace fraiseql_observer::webhook {
+
+/// One request and, once it ran, what came back. Owns its header list and body.
+struct Job {
+    std::string event_id;
+    std::string body;
+    curl_slist *headers = nullptr;
+    sdk::Completion done;
+    uint64_t started_ns = 0; // host monotonic clock when handed to curl
+
+    // Filled while the transfer runs.
+    CURL *easy = nullptr;
+    std::string body_excerpt;
+    bool body_truncated = false;
+    char error[CURL_ERROR_SIZE] = {0};
+
+    Job() = default;
+    Job(const Job &) = delete;
+    Job &operator=(const Job &) = delete;
+    ~Job() { curl_slist_free_all(headers); }
+};
+
+class Dispatcher {
+  public:
+    /// Called on the loop thread for every transfer that ran to an end (answer or error);
+    /// it must complete the job's token. `x` views into the job and the easy handle.
+    using FinishFn = std::function<void(Job &job, const Exchange &x)>;
+
+    Dispatcher(const WebhookConfig &config, sdk::Host host, FinishFn finish);
+    ~Dispatcher();
+    Dispatcher(const Dispatcher &) = delete;
+    Dispatcher &operator=(const Dispatcher &) = delete;
+
+    /// Creates the multi handle and starts the loop thread. Throws on failure.
+    void start();
+    /// [any-thread] Queues a request; blocks while the queue is full. After stop() began, the
+    /// job is completed at once with RETRY.
+    void submit(std::unique_ptr<Job> job);
+    /// Stops admitting work: queued requests complete as RETRY at once, requests on the wire
+    /// finish (each bounded by timeout_ms); then the thread ends. Idempotent.
+    void stop() noexcept;
+
+    bool running() const;
+
+  private:
+    void run() noexcept;
+    CURL *acquire_easy();
+    void attach(Job &job);
+    void finish(Job &job, CURLcode code);
+    void fail_queued(const char *reason);
+
+    const WebhookConfig &config_;
+    sdk::Host host_;
+    FinishFn finish_;
+    std::vector<X509 *> extra_cas_; // from tls_ca_file, added to every TLS context
+    CURLM *multi_ = nullptr;
+    std::vector<CURL *> idle_easy_; // loop thread only
+    std::vector<CURL *> all_easy_;
+
+    mutable std::mutex mu_;
+    std::condition_variable not_full_;
+    std::deque<std::unique_ptr<Job>> queue_;
+    size_t in_flight_ = 0;  // jobs handed to curl (changed by the loop, under mu_)
+    bool sleeping_ = false; // the loop is (about to be) blocked in curl_multi_poll
+    bool running_ = false;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+} // namespace fraiseql_observer::webhook

@@ -1,0 +1,154 @@
+// The `webhook` action (SPEC section 7): one signed HTTP request per event, outcomes mapped to
+// ok / retry(Retry-After) / failed for the transport.
+#include "dispatcher.hpp"
+#include "response.hpp"
+#include "signing.hpp"
+#include "webhook_config.hpp"
+
+#include <fraiseql_observer/plugin.hpp>
+
+#include <curl/curl.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace fraiseql_observer::webhook {
+
+class WebhookAction final : public sdk::Action {
+  public:
+    explicit WebhookAction(sdk::Host host)
+        : Action(host), config_(WebhookConfig::parse(host.config_json())) {
+        // Header lines that are the same for every request, built once.
+        std::string ua = "User-Agent: fraiseql-observer/" + std::string(host.host_version());
+        static_headers_ = {"Content-Type: application/json", ua,
+                           // Stop curl from waiting for "100 Continue" before larger bodies.
+                           "Expect:"};
+        for (const auto &[name, value] : config_.headers) {
+            // A configured Content-Type or User-Agent replaces ours.
+            for (auto it = static_headers_.begin(); it != static_headers_.end();) {
+                auto colon = it->find(':');
+                if (colon == name.size() && curl_strnequal(it->c_str(), name.c_str(), colon))
+                    it = static_headers_.erase(it);
+                else
+                    ++it;
+            }
+            static_headers_.push_back(name + ": " + value);
+        }
+    }
+
+    ~WebhookAction() override { stop(); }
+
+    void start() override {
+        if (dispatcher_) return;
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_initialised_ = true;
+        std::string action(host().component_name());
+        duration_ = host().histogram("webhook_request_duration_seconds",
+                                     "Duration of webhook HTTP requests", {{"action", action}});
+        static constexpr std::array<const char *, 5> classes = {"2xx", "3xx", "4xx", "5xx",
+                                                                "error"};
+        for (size_t i = 0; i < classes.size(); ++i)
+            responses_[i] = host().counter("webhook_responses_total",
+                                           "Webhook HTTP responses by status class",
+                                           {{"action", action}, {"class", classes[i]}});
+        auto d = std::make_unique<Dispatcher>(config_, host(),
+                                              [this](Job &job, const Exchange &x) { settle(job, x); });
+        d->start();
+        dispatcher_ = std::move(d);
+        host().info("webhook action started: " + config_.method + " " + config_.url +
+                    ", max_concurrency " + std::to_string(config_.max_concurrency) +
+                    (config_.secrets.empty() ? ", unsigned" : ", signed"));
+    }
+
+    void stop() noexcept override {
+        if (dispatcher_) dispatcher_->stop();
+    }
+
+    bool ready(std::string &why) override {
+        if (dispatcher_ && dispatcher_->running()) return true;
+        why = dispatcher_ ? "webhook action stopped" : "webhook action not started";
+        return false;
+    }
+
+    void execute(const sdk::Event &event, sdk::Completion done) override {
+        if (!dispatcher_) {
+            done.retry("webhook action not started");
+            return;
+        }
+        auto job = std::make_unique<Job>();
+        job->event_id = std::string(event.id);
+        job->body = std::string(event.body);
+        job->done = std::move(done);
+        for (const auto &line : static_headers_) append_header(*job, line);
+        append_header(*job, "Idempotency-Key: " + job->event_id);
+        if (!config_.secrets.empty()) {
+            int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(host().realtime()).count();
+            append_header(*job, "webhook-id: " + job->event_id);
+            append_header(*job, "webhook-timestamp: " + std::to_string(ts));
+            append_header(*job, "webhook-signature: " +
+                                    standard_webhooks_signature(config_.secrets, job->event_id,
+                                                                ts, job->body));
+            if (config_.fraiseql_signature)
+                append_header(*job, "X-FraiseQL-Signature-256: " +
+                                        fraiseql_signature(config_.secrets, ts, job->body));
+        }
+        dispatcher_->submit(std::move(job));
+    }
+
+  private:
+    static void append_header(Job &job, const std::string &line) {
+        // On allocation failure curl returns NULL and the list is left intact; the request
+        // then goes out without that header, so fail it here instead.
+        curl_slist *l = curl_slist_append(job.headers, line.c_str());
+        if (l) job.headers = l;
+        else throw std::bad_alloc();
+    }
+
+    // Loop thread: turn the exchange into an outcome, count it, complete the token.
+    void settle(Job &job, const Exchange &x) {
+        int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(host().realtime()).count();
+        Verdict v = classify(x, config_.follow_redirects, now_s);
+        double secs =
+            static_cast<double>(static_cast<uint64_t>(host().monotonic().count()) - job.started_ns) /
+            1e9;
+        duration_.observe(secs);
+        responses_[class_index(v.status_class)].add(1);
+        switch (v.kind) {
+        case FOBS_OUTCOME_OK:
+            job.done.ok();
+            break;
+        case FOBS_OUTCOME_RETRY:
+            if (host().log_enabled(FOBS_LOG_DEBUG))
+                host().log(FOBS_LOG_DEBUG, "webhook will be retried: " + v.reason, job.event_id);
+            job.done.retry(v.reason, std::chrono::milliseconds(v.retry_after_ms));
+            break;
+        default:
+            host().log(FOBS_LOG_WARN, "webhook failed permanently: " + v.reason, job.event_id);
+            job.done.fail(v.reason);
+            break;
+        }
+    }
+
+    static size_t class_index(std::string_view c) {
+        if (c == "2xx") return 0;
+        if (c == "3xx") return 1;
+        if (c == "4xx") return 2;
+        if (c == "5xx") return 3;
+        return 4;
+    }
+
+    WebhookConfig config_;
+    std::vector<std::string> static_headers_;
+    std::unique_ptr<Dispatcher> dispatcher_;
+    bool curl_initialised_ = false;
+    sdk::Metric duration_;
+    std::array<sdk::Metric, 5> responses_;
+};
+
+} // namespace fraiseql_observer::webhook
+
+FOBS_PLUGIN("webhook", FOBS_WEBHOOK_VERSION,
+            "HTTP webhooks with Standard Webhooks signing, on libcurl multi",
+            fraiseql_observer::webhook::WebhookAction)

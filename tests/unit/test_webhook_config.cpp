@@ -1,0 +1,102 @@
+// The webhook action's config checks, as `fraiseql-observer validate` runs them: create +
+// destroy through the real host loader, no connection. Each refusal names the offending key.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using fobs_test::Harness;
+using fraiseql_observer::host::InstanceError;
+
+struct Refusal {
+    std::string key;
+    std::string message;
+};
+
+Refusal refusal(const std::string &cfg) {
+    Harness h;
+    try {
+        h.action("webhook", cfg);
+    } catch (const InstanceError &e) {
+        return {e.key_path(), e.what()};
+    }
+    return {"<accepted>", ""};
+}
+
+TEST(WebhookConfig, accepts_a_full_config) {
+    auto r = refusal(R"({"url":"https://hooks.example.com/x?a=1","method":"put",
+        "headers":{"X-Tenant":"acme","Authorization":"Bearer t"},
+        "secret":["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","plain"],"fraiseql_signature":true,
+        "timeout_ms":5000,"connect_timeout_ms":1000,"max_concurrency":1024,
+        "follow_redirects":true})");
+    EXPECT_EQ(r.key, "<accepted>") << r.message;
+}
+
+TEST(WebhookConfig, url_must_be_http_or_https) {
+    EXPECT_EQ(refusal(R"({"url":"ftp://example.com/x"})").key, "url");
+    EXPECT_EQ(refusal(R"({"url":"example.com/x"})").key, "url");
+    EXPECT_EQ(refusal(R"({"url":"http:///nohost"})").key, "url");
+    EXPECT_EQ(refusal(R"({"url":"http://a b/"})").key, "url");
+    EXPECT_EQ(refusal(R"({"url":42})").key, "url");
+    EXPECT_EQ(refusal(R"({})").key, "url");
+    EXPECT_EQ(refusal(R"({"url":"HTTPS://example.com/"})").key, "<accepted>");
+}
+
+TEST(WebhookConfig, malformed_secret_is_refused_without_echoing_it) {
+    auto r = refusal(R"({"url":"http://127.0.0.1/x","secret":"whsec_!!not*base64!!"})");
+    EXPECT_EQ(r.key, "secret");
+    EXPECT_EQ(r.message.find("not*base64"), std::string::npos) << r.message;
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":"whsec_abc"})").key, "secret");
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":"whsec_"})").key, "secret");
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":""})").key, "secret");
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":[]})").key, "secret");
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":["plain","whsec_%%%%"]})").key,
+              "secret.1");
+    EXPECT_EQ(refusal(R"({"url":"http://127.0.0.1/x","secret":7})").key, "secret");
+}
+
+TEST(WebhookConfig, numbers_out_of_range_are_refused) {
+    const std::string u = R"("url":"http://127.0.0.1/x")";
+    EXPECT_EQ(refusal("{" + u + R"(,"max_concurrency":0})").key, "max_concurrency");
+    EXPECT_EQ(refusal("{" + u + R"(,"max_concurrency":1025})").key, "max_concurrency");
+    EXPECT_EQ(refusal("{" + u + R"(,"max_concurrency":1.5})").key, "max_concurrency");
+    EXPECT_EQ(refusal("{" + u + R"(,"timeout_ms":0})").key, "timeout_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"timeout_ms":-5})").key, "timeout_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"timeout_ms":"10s"})").key, "timeout_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"connect_timeout_ms":99999999999})").key,
+              "connect_timeout_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"max_concurrency":1})").key, "<accepted>");
+}
+
+TEST(WebhookConfig, unknown_keys_get_a_did_you_mean_hint) {
+    auto r = refusal(R"({"url":"http://127.0.0.1/x","timeout":1000})");
+    EXPECT_EQ(r.key, "timeout");
+    EXPECT_NE(r.message.find("did you mean \"timeout_ms\""), std::string::npos) << r.message;
+    r = refusal(R"({"url":"http://127.0.0.1/x","zzz":1})");
+    EXPECT_EQ(r.key, "zzz");
+}
+
+TEST(WebhookConfig, tls_verification_cannot_be_turned_off) {
+    auto r = refusal(R"({"url":"https://127.0.0.1/x","tls_verify":false})");
+    EXPECT_EQ(r.key, "tls_verify");
+    EXPECT_EQ(refusal(R"({"url":"https://127.0.0.1/x","tls_ca_file":"/nonexistent/ca.pem"})").key,
+              "tls_ca_file");
+}
+
+TEST(WebhookConfig, method_headers_and_flags_are_checked) {
+    const std::string u = R"("url":"http://127.0.0.1/x")";
+    EXPECT_EQ(refusal("{" + u + R"(,"method":"GET"})").key, "method");
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":["a"]})").key, "headers");
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":{"Bad Name":"x"}})").key, "headers.Bad Name");
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":{"X-A":"x\r\nInjected: 1"}})").key, "headers.X-A");
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":{"webhook-signature":"forged"}})").key,
+              "headers.webhook-signature");
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":{"X-A":1}})").key, "headers.X-A");
+    EXPECT_EQ(refusal("{" + u + R"(,"follow_redirects":"yes"})").key, "follow_redirects");
+    EXPECT_EQ(refusal("{" + u + R"(,"fraiseql_signature":true})").key, "fraiseql_signature");
+}
+
+} // namespace
