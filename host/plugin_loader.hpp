@@ -83,5 +83,12 @@ class PluginRegistry {
 std::vector<std::filesystem::path> plugin_search_path(
     const std::vector<std::string> &cli_dirs, const std::string &env_path,
     const std::vector<std::string> &config_dirs, const std::filesystem::path &executable);
+// Details of plugin_search_path: empty entries (and an empty `executable`) are skipped; every
+// directory is made absolute (relative ones against the current directory, so callers resolve
+// config-relative dirs first), symlinks resolved where they exist, and duplicates dropped
+// (first position wins).
+
+/// Absolute path of the running executable (for plugin_search_path); empty if unknown.
+std::filesystem::path executable_path();
 
 } // namespace fraiseql_observer::host
