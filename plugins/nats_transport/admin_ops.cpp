@@ -1,0 +1,261 @@
+#include "admin_ops.hpp"
+
+#include "event_fields.hpp"
+
+#include <stdexcept>
+
+namespace fraiseql_observer::nats_transport {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(natsStatus s, jsErrCode code, const std::string &what) {
+    std::string m = nats_error(s, what.c_str());
+    if (code != 0) m += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
+    throw std::runtime_error(m);
+}
+
+std::string header(natsMsg *msg, const char *key) {
+    const char *v = nullptr;
+    if (natsMsgHeader_Get(msg, key, &v) == NATS_OK && v) return v;
+    return {};
+}
+
+uint64_t to_u64(const std::string &s) {
+    try {
+        return s.empty() ? 0 : std::stoull(s);
+    } catch (...) {
+        return 0;
+    }
+}
+
+std::string event_id(natsMsg *msg) {
+    std::string_view body(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    std::string id = unescape_json_string(top_level_string(body, "id"));
+    if (!id.empty()) return id;
+    std::string hdr = header(msg, "Nats-Msg-Id"); // "<id>:dlq:<seq>"
+    auto pos = hdr.rfind(":dlq:");
+    return pos == std::string::npos ? hdr : hdr.substr(0, pos);
+}
+
+json entry_json(natsMsg *msg, uint64_t dlq_seq, bool with_body) {
+    json e = {
+        {"dlq_seq", dlq_seq},
+        {"id", event_id(msg)},
+        {"subject", header(msg, "Fobs-Original-Subject")},
+        {"dlq_subject", natsMsg_GetSubject(msg)},
+        {"reason", header(msg, "Fobs-Dlq-Reason")},
+        {"action", header(msg, "Fobs-Dlq-Action")},
+        {"delivery_count", to_u64(header(msg, "Fobs-Dlq-Delivery-Count"))},
+        {"original_seq", to_u64(header(msg, "Fobs-Original-Sequence"))},
+        {"original_stream", header(msg, "Fobs-Original-Stream")},
+        {"time_ns", natsMsg_GetTime(msg)},
+    };
+    if (with_body)
+        e["body"] = std::string(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    return e;
+}
+
+// nullptr when the sequence holds no message (deleted / never there).
+natsMsg *get_dlq(Link &link, const NatsConfig &config, uint64_t seq) {
+    natsMsg *msg = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetMsg(&msg, link.js(), config.dlq_stream.c_str(), seq, nullptr, &code);
+    if (s == NATS_OK) return msg;
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return nullptr;
+    fail(s, code, "reading DLQ seq " + std::to_string(seq));
+}
+
+struct StreamState {
+    uint64_t msgs = 0, bytes = 0, first = 0, last = 0;
+    int64_t consumers = 0;
+    bool exists = false;
+};
+
+StreamState stream_state(Link &link, const std::string &name) {
+    jsStreamInfo *si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, link.js(), name.c_str(), nullptr, &code);
+    StreamState st;
+    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) return st;
+    if (s != NATS_OK) fail(s, code, "stream info " + name);
+    st.exists = true;
+    st.msgs = si->State.Msgs;
+    st.bytes = si->State.Bytes;
+    st.first = si->State.FirstSeq;
+    st.last = si->State.LastSeq;
+    st.consumers = si->State.Consumers;
+    jsStreamInfo_Destroy(si);
+    return st;
+}
+
+json status(Link &link, const NatsConfig &config, const json &req) {
+    std::string consumer = req.value("consumer", config.consumer_name);
+    json out;
+    out["connection"] = link.state();
+    StreamState st = stream_state(link, config.stream_name);
+    out["stream"] = st.exists ? json{{"name", config.stream_name},
+                                     {"messages", st.msgs},
+                                     {"bytes", st.bytes},
+                                     {"first_seq", st.first},
+                                     {"last_seq", st.last},
+                                     {"consumers", st.consumers}}
+                              : json(nullptr);
+    jsConsumerInfo *ci = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, link.js(), config.stream_name.c_str(), consumer.c_str(),
+                                      nullptr, &code);
+    if (s == NATS_OK) {
+        out["consumer"] = {{"name", consumer},
+                           {"num_pending", ci->NumPending},
+                           {"num_ack_pending", ci->NumAckPending},
+                           {"num_redelivered", ci->NumRedelivered},
+                           {"num_waiting", ci->NumWaiting},
+                           {"delivered_stream_seq", ci->Delivered.Stream},
+                           {"ack_floor_stream_seq", ci->AckFloor.Stream}};
+        jsConsumerInfo_Destroy(ci);
+    } else if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr) {
+        out["consumer"] = nullptr;
+    } else {
+        fail(s, code, "consumer info " + consumer);
+    }
+    StreamState dlq = stream_state(link, config.dlq_stream);
+    out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes}};
+    return out;
+}
+
+json dlq_list(Link &link, const NatsConfig &config, const json &req) {
+    int64_t limit = req.value("limit", int64_t{100});
+    if (limit <= 0) throw std::invalid_argument("dlq_list: `limit` must be > 0");
+    StreamState st = stream_state(link, config.dlq_stream);
+    json entries = json::array();
+    if (st.msgs > 0) {
+        for (uint64_t seq = st.first; seq <= st.last && static_cast<int64_t>(entries.size()) < limit;
+             ++seq) {
+            natsMsg *msg = get_dlq(link, config, seq);
+            if (!msg) continue;
+            entries.push_back(entry_json(msg, seq, false));
+            natsMsg_Destroy(msg);
+        }
+    }
+    return {{"dlq", config.dlq_stream}, {"depth", st.msgs}, {"entries", entries}};
+}
+
+uint64_t require_seq(const json &req, const char *op) {
+    auto it = req.find("seq");
+    if (it == req.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0)
+        throw std::invalid_argument(std::string(op) + ": `seq` (a positive integer) is required");
+    return it->get<uint64_t>();
+}
+
+json dlq_show(Link &link, const NatsConfig &config, const json &req) {
+    uint64_t seq = require_seq(req, "dlq_show");
+    natsMsg *msg = get_dlq(link, config, seq);
+    if (!msg) throw std::invalid_argument("dlq_show: no DLQ entry at seq " + std::to_string(seq));
+    json e = entry_json(msg, seq, true);
+    natsMsg_Destroy(msg);
+    return e;
+}
+
+// Republishes one DLQ entry to its original subject with a fresh Nats-Msg-Id, then deletes
+// it from the DLQ. Returns the new stream sequence.
+uint64_t replay_one(Link &link, const NatsConfig &config, uint64_t seq, natsMsg *dlq_msg) {
+    std::string subject = header(dlq_msg, "Fobs-Original-Subject");
+    if (subject.empty())
+        throw std::runtime_error("DLQ entry " + std::to_string(seq) + " has no Fobs-Original-Subject");
+    std::string id = event_id(dlq_msg);
+    natsMsg *msg = nullptr;
+    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, natsMsg_GetData(dlq_msg),
+                                  natsMsg_GetDataLength(dlq_msg));
+    std::string msg_id = id + ":replay:" + std::to_string(seq);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Content-Type", "application/json");
+    if (s != NATS_OK) {
+        natsMsg_Destroy(msg);
+        fail(s, static_cast<jsErrCode>(0), "building replay message");
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.ExpectStream = config.stream_name.c_str();
+    po.MaxWait = config.publish_timeout_ms;
+    jsPubAck *pa = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    s = js_PublishMsg(&pa, link.js(), msg, &po, &code);
+    natsMsg_Destroy(msg);
+    if (s != NATS_OK) fail(s, code, "replaying DLQ seq " + std::to_string(seq));
+    uint64_t new_seq = pa->Sequence;
+    jsPubAck_Destroy(pa);
+    // Only now: a failed replay leaves the entry in place.
+    s = js_DeleteMsg(link.js(), config.dlq_stream.c_str(), seq, nullptr, &code);
+    if (s != NATS_OK) fail(s, code, "deleting replayed DLQ seq " + std::to_string(seq));
+    return new_seq;
+}
+
+json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
+    json replayed = json::array();
+    auto one = [&](uint64_t seq, natsMsg *msg) {
+        uint64_t new_seq = replay_one(link, config, seq, msg);
+        replayed.push_back({{"dlq_seq", seq}, {"id", event_id(msg)}, {"stream_seq", new_seq}});
+    };
+    if (req.value("all", false)) {
+        StreamState st = stream_state(link, config.dlq_stream);
+        for (uint64_t seq = st.first; st.msgs > 0 && seq <= st.last; ++seq) {
+            natsMsg *msg = get_dlq(link, config, seq);
+            if (!msg) continue;
+            try {
+                one(seq, msg);
+            } catch (...) {
+                natsMsg_Destroy(msg);
+                throw;
+            }
+            natsMsg_Destroy(msg);
+        }
+    } else {
+        uint64_t seq = require_seq(req, "dlq_replay");
+        natsMsg *msg = get_dlq(link, config, seq);
+        if (!msg)
+            throw std::invalid_argument("dlq_replay: no DLQ entry at seq " + std::to_string(seq));
+        try {
+            one(seq, msg);
+        } catch (...) {
+            natsMsg_Destroy(msg);
+            throw;
+        }
+        natsMsg_Destroy(msg);
+    }
+    return {{"replayed", replayed}};
+}
+
+json dlq_purge(Link &link, const NatsConfig &config, const json &req) {
+    jsErrCode code = static_cast<jsErrCode>(0);
+    if (req.contains("seq")) {
+        uint64_t seq = require_seq(req, "dlq_purge");
+        natsStatus s = js_DeleteMsg(link.js(), config.dlq_stream.c_str(), seq, nullptr, &code);
+        if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr || code == JSStreamMsgDeleteFailed)
+            return {{"purged", 0}};
+        if (s != NATS_OK) fail(s, code, "deleting DLQ seq " + std::to_string(seq));
+        return {{"purged", 1}};
+    }
+    StreamState st = stream_state(link, config.dlq_stream);
+    natsStatus s = js_PurgeStream(link.js(), config.dlq_stream.c_str(), nullptr, &code);
+    if (s != NATS_OK) fail(s, code, "purging " + config.dlq_stream);
+    return {{"purged", st.msgs}};
+}
+
+} // namespace
+
+json run_admin(Link &link, const NatsConfig &config, const json &request) {
+    if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
+        throw std::invalid_argument("admin request must be an object with a string `op`");
+    std::string op = request["op"];
+    if (op == "status") return status(link, config, request);
+    if (op == "dlq_list") return dlq_list(link, config, request);
+    if (op == "dlq_show") return dlq_show(link, config, request);
+    if (op == "dlq_replay") return dlq_replay(link, config, request);
+    if (op == "dlq_purge") return dlq_purge(link, config, request);
+    throw std::invalid_argument("unknown admin op `" + op +
+                                "` (nats offers status, dlq_list, dlq_show, dlq_replay, "
+                                "dlq_purge)");
+}
+
+} // namespace fraiseql_observer::nats_transport

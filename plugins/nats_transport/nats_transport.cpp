@@ -1,0 +1,181 @@
+// The `nats` transport plugin (SPEC section 5): JetStream on cnats. This file wires the
+// pieces together: config (nats_config), the connection (link), provisioning, the publisher,
+// pull consumers, the DLQ writer and the admin operations.
+#include "admin_ops.hpp"
+#include "dead_letters.hpp"
+#include "link.hpp"
+#include "nats_config.hpp"
+#include "provisioning.hpp"
+#include "publisher.hpp"
+#include "pull_consumer.hpp"
+
+#include <fraiseql_observer/plugin.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#ifndef FOBS_NATS_VERSION
+#define FOBS_NATS_VERSION "0.1.0"
+#endif
+
+namespace fraiseql_observer::nats_transport {
+
+class NatsTransport final : public sdk::Transport {
+  public:
+    explicit NatsTransport(sdk::Host host) : Transport(host) {
+        std::vector<std::string> warnings;
+        config_ = parse_config(host.config_json(), warnings);
+        for (const auto &w : warnings) host.warn(w);
+    }
+
+    ~NatsTransport() override { stop(); }
+
+    void start() override {
+        link_ = std::make_shared<Link>(config_, host());
+        bool connected = link_->connect();
+        if (connected) {
+            try {
+                provision_streams(*link_, config_, host());
+                provisioned_gen_ = link_->connect_generation();
+                provisioned_ = true;
+            } catch (const ProvisionError &e) {
+                if (e.permanent()) throw;
+                set_not_ready(e.what());
+                host().warn(std::string("stream provisioning deferred: ") + e.what());
+            }
+        } else {
+            set_not_ready("NATS unreachable (" + config_.url_list() + ")");
+        }
+        dead_letters_ = std::make_unique<DeadLetters>(link_, config_, host());
+        dead_letters_->start();
+        publisher_ = std::make_unique<Publisher>(link_, config_, host(),
+                                                 [this] { return provisioned_.load(); });
+        publisher_->start();
+        running_ = true;
+        supervisor_ = std::thread([this] { supervise(); });
+    }
+
+    void stop() noexcept override {
+        if (!link_ || stopped_.exchange(true)) return;
+        running_ = false;
+        cv_.notify_all();
+        if (supervisor_.joinable()) supervisor_.join();
+        // Outstanding publishes get their PubAck first (bounded), then the rest is handed back.
+        if (publisher_) publisher_->stop(std::chrono::milliseconds(config_.publish_timeout_ms));
+        if (dead_letters_) dead_letters_->stop();
+        link_->close();
+    }
+
+    bool ready(std::string &why) override {
+        if (!link_) {
+            why = "not started";
+            return false;
+        }
+        if (!link_->connected()) {
+            why = "NATS " + link_->state();
+            return false;
+        }
+        if (!provisioned_.load()) {
+            std::lock_guard lk(mu_);
+            why = not_ready_reason_.empty() ? "provisioning streams" : not_ready_reason_;
+            return false;
+        }
+        return true;
+    }
+
+    std::string admin(std::string_view request_json) override {
+        nlohmann::json req;
+        try {
+            req = nlohmann::json::parse(request_json);
+        } catch (const std::exception &e) {
+            throw std::invalid_argument(std::string("admin request is not JSON: ") + e.what());
+        }
+        if (!req.is_object() || !req.contains("op"))
+            throw std::invalid_argument("admin request must be an object with an `op`");
+        if (!link_) {
+            // Admin without start() (e.g. the CLI's `status`/`dlq`): connect just for this.
+            // A connection failure here is an error, not a background retry.
+            Link link(config_, host());
+            if (!link.connect()) throw std::runtime_error("NATS unreachable (" + config_.url_list() + ")");
+            return run_admin(link, config_, req).dump();
+        }
+        return run_admin(*link_, config_, req).dump();
+    }
+
+    void publish(const sdk::Event &event, sdk::Completion done) override {
+        if (!publisher_) {
+            done.retry("nats transport not started");
+            return;
+        }
+        publisher_->publish(event, std::move(done));
+    }
+
+    std::unique_ptr<sdk::Consumer> open_consumer(const sdk::ConsumerOptions &options,
+                                                 sdk::ConsumerSink sink) override {
+        if (!link_) throw std::runtime_error("nats transport not started");
+        sdk::ConsumerOptions o = options;
+        if (o.consumer_name.empty()) o.consumer_name = config_.consumer_name;
+        for (char c : o.consumer_name)
+            if (c == '.' || c == '*' || c == '>' || std::isspace(static_cast<unsigned char>(c)))
+                throw sdk::ConfigError("consumer_name", "consumer name \"" + o.consumer_name +
+                                                            "\" is not a valid JetStream name");
+        auto consumer = std::make_unique<PullConsumer>(link_, config_, host(), *dead_letters_,
+                                                       std::move(o), sink,
+                                                       [this] { return provisioned_.load(); });
+        consumer->open();
+        return consumer;
+    }
+
+  private:
+    void set_not_ready(const std::string &why) {
+        std::lock_guard lk(mu_);
+        not_ready_reason_ = why;
+    }
+
+    // Provisions once NATS is reachable, and re-checks after every reconnect (the server may
+    // have been replaced by one without our streams). Backs off on failures.
+    void supervise() {
+        int64_t pause_ms = 250;
+        while (running_.load()) {
+            uint64_t gen = link_->connect_generation();
+            bool need = !provisioned_.load() || gen != provisioned_gen_;
+            if (need && link_->connected()) {
+                try {
+                    provision_streams(*link_, config_, host());
+                    provisioned_gen_ = gen;
+                    if (!provisioned_.exchange(true)) host().info("NATS transport ready");
+                    pause_ms = 250;
+                    set_not_ready("");
+                } catch (const std::exception &e) {
+                    set_not_ready(e.what());
+                    host().warn(std::string("stream provisioning failed, retrying in ") +
+                                std::to_string(pause_ms) + " ms: " + e.what());
+                    pause_ms = std::min<int64_t>(pause_ms * 2, 30'000);
+                }
+            }
+            std::unique_lock lk(mu_);
+            cv_.wait_for(lk, std::chrono::milliseconds(need ? pause_ms : 200),
+                         [&] { return !running_.load(); });
+        }
+    }
+
+    NatsConfig config_;
+    std::shared_ptr<Link> link_;
+    std::unique_ptr<DeadLetters> dead_letters_;
+    std::unique_ptr<Publisher> publisher_;
+    std::atomic<bool> provisioned_{false};
+    uint64_t provisioned_gen_ = 0;
+    std::atomic<bool> running_{false};
+    std::atomic<bool> stopped_{false};
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::string not_ready_reason_;
+    std::thread supervisor_;
+};
+
+} // namespace fraiseql_observer::nats_transport
+
+FOBS_PLUGIN("nats", FOBS_NATS_VERSION, "NATS JetStream transport (durable, at-least-once, DLQ)",
+            fraiseql_observer::nats_transport::NatsTransport)

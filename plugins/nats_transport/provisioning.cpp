@@ -1,0 +1,236 @@
+#include "provisioning.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace fraiseql_observer::nats_transport {
+namespace {
+
+std::string js_error(natsStatus s, jsErrCode code, const std::string &what) {
+    std::string m = nats_error(s, what.c_str());
+    if (code != 0) m += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
+    return m;
+}
+
+// Transport-level failures (no connection, timeout, JetStream not answering) are worth
+// retrying; a JetStream API error about the config itself is not.
+bool transient(natsStatus s, jsErrCode code) {
+    return code == 0 || s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS ||
+           s == NATS_CONNECTION_CLOSED || s == NATS_CONNECTION_DISCONNECTED;
+}
+
+std::string fmt_ns(int64_t ns) {
+    if (ns == 0) return "unlimited";
+    double secs = ns / 1e9;
+    if (secs >= 86400 && static_cast<int64_t>(secs) % 86400 == 0)
+        return std::to_string(static_cast<int64_t>(secs / 86400)) + "d";
+    if (secs >= 60 && static_cast<int64_t>(secs) % 60 == 0)
+        return std::to_string(static_cast<int64_t>(secs / 60)) + "m";
+    return std::to_string(secs) + "s";
+}
+
+struct StreamWanted {
+    std::string name;
+    std::string subject; // "{prefix}.>"
+    int64_t max_bytes;
+    int64_t max_age_ns;
+    int64_t duplicates_ns;
+    int64_t replicas;
+    bool memory;
+};
+
+void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
+    jsStreamInfo *si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetStreamInfo(&si, link.js(), w.name.c_str(), nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        const char *subjects[] = {w.subject.c_str()};
+        cfg.Name = w.name.c_str();
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = w.memory ? js_MemoryStorage : js_FileStorage;
+        cfg.MaxBytes = w.max_bytes;
+        cfg.MaxAge = w.max_age_ns;
+        cfg.Duplicates = w.duplicates_ns;
+        cfg.Replicas = w.replicas;
+        cfg.Retention = js_LimitsPolicy;
+        cfg.Discard = js_DiscardOld;
+        jsStreamInfo *created = nullptr;
+        code = static_cast<jsErrCode>(0);
+        s = js_AddStream(&created, link.js(), &cfg, nullptr, &code);
+        if (s != NATS_OK)
+            throw ProvisionError(js_error(s, code, "creating stream " + w.name),
+                                 !transient(s, code));
+        jsStreamInfo_Destroy(created);
+        host.info("created stream " + w.name + " (subjects " + w.subject + ", " +
+                  (w.memory ? "memory" : "file") + " storage, max_age " +
+                  fmt_ns(w.max_age_ns) + ", duplicate window " + fmt_ns(w.duplicates_ns) + ")");
+        return;
+    }
+    if (s != NATS_OK)
+        throw ProvisionError(js_error(s, code, "looking up stream " + w.name),
+                             !transient(s, code));
+
+    jsStreamConfig *cfg = si->Config;
+    bool want_memory = w.memory;
+    bool is_memory = cfg->Storage == js_MemoryStorage;
+    if (want_memory != is_memory) {
+        std::string msg = "stream " + w.name + " exists with " +
+                          (is_memory ? "memory" : "file") + " storage but the config asks for " +
+                          (want_memory ? "memory" : "file") +
+                          "; JetStream cannot change a stream's storage type (delete the stream "
+                          "or set jetstream.storage = \"" + (is_memory ? "memory" : "file") +
+                          "\")";
+        jsStreamInfo_Destroy(si);
+        throw ProvisionError(msg, true);
+    }
+
+    std::vector<std::string> changes;
+    std::vector<const char *> subjects(cfg->Subjects, cfg->Subjects + cfg->SubjectsLen);
+    const char **old_subjects = cfg->Subjects;
+    int old_len = cfg->SubjectsLen;
+    if (std::none_of(subjects.begin(), subjects.end(),
+                     [&](const char *x) { return w.subject == x; })) {
+        subjects.push_back(w.subject.c_str());
+        changes.push_back("subjects += " + w.subject);
+    }
+    if (cfg->MaxBytes != w.max_bytes) {
+        changes.push_back("max_bytes " + std::to_string(cfg->MaxBytes) + " -> " +
+                          std::to_string(w.max_bytes));
+        cfg->MaxBytes = w.max_bytes;
+    }
+    if (cfg->MaxAge != w.max_age_ns) {
+        changes.push_back("max_age " + fmt_ns(cfg->MaxAge) + " -> " + fmt_ns(w.max_age_ns));
+        cfg->MaxAge = w.max_age_ns;
+    }
+    if (cfg->Duplicates != w.duplicates_ns) {
+        changes.push_back("duplicate_window " + fmt_ns(cfg->Duplicates) + " -> " +
+                          fmt_ns(w.duplicates_ns));
+        cfg->Duplicates = w.duplicates_ns;
+    }
+    if (cfg->Replicas != w.replicas && !(cfg->Replicas == 0 && w.replicas == 1)) {
+        changes.push_back("replicas " + std::to_string(cfg->Replicas) + " -> " +
+                          std::to_string(w.replicas));
+        cfg->Replicas = w.replicas;
+    }
+    if (changes.empty()) {
+        jsStreamInfo_Destroy(si);
+        return;
+    }
+    cfg->Subjects = subjects.data();
+    cfg->SubjectsLen = static_cast<int>(subjects.size());
+    jsStreamInfo *updated = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_UpdateStream(&updated, link.js(), cfg, nullptr, &code);
+    cfg->Subjects = old_subjects; // owned by si
+    cfg->SubjectsLen = old_len;
+    jsStreamInfo_Destroy(si);
+    std::string what;
+    for (const auto &c : changes) what += (what.empty() ? "" : ", ") + c;
+    if (s != NATS_OK)
+        throw ProvisionError(js_error(s, code, "updating stream " + w.name + " (" + what + ")"),
+                             !transient(s, code));
+    jsStreamInfo_Destroy(updated);
+    host.info("updated stream " + w.name + ": " + what);
+}
+
+} // namespace
+
+void provision_streams(Link &link, const NatsConfig &config, const sdk::Host &host) {
+    ensure_stream(link,
+                  StreamWanted{config.stream_name, config.subject_prefix + ".>", config.max_bytes,
+                               config.max_age_ns(), config.duplicates_ns(), config.replicas,
+                               config.memory_storage},
+                  host);
+    // The DLQ keeps its entries until they are replayed or purged (no max_age). It should stay
+    // small, and JetStream reserves max_bytes up front, so it gets the stream's max_bytes
+    // capped at 1 GiB.
+    constexpr int64_t dlq_cap = 1LL << 30;
+    int64_t dlq_bytes = config.max_bytes < 0 ? dlq_cap : std::min(config.max_bytes, dlq_cap);
+    ensure_stream(link,
+                  StreamWanted{config.dlq_stream, config.dlq_prefix + ".>", dlq_bytes, 0,
+                               config.duplicates_ns(), config.replicas, config.memory_storage},
+                  host);
+}
+
+int64_t provision_consumer(Link &link, const NatsConfig &config, const std::string &durable,
+                           const std::string &filter_subject, const sdk::Host &host) {
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = durable.c_str();
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.AckWait = config.ack_wait_secs * 1'000'000'000LL;
+    cc.MaxDeliver = config.max_deliver;
+    cc.MaxAckPending = config.max_ack_pending;
+    cc.MaxWaiting = 512;
+    if (!filter_subject.empty()) cc.FilterSubject = filter_subject.c_str();
+    std::vector<int64_t> backoff;
+    for (double b : config.backoff_secs) backoff.push_back(static_cast<int64_t>(b * 1e9));
+    if (!backoff.empty()) {
+        cc.BackOff = backoff.data();
+        cc.BackOffLen = static_cast<int>(backoff.size());
+    }
+
+    jsConsumerInfo *ci = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_GetConsumerInfo(&ci, link.js(), config.stream_name.c_str(), durable.c_str(),
+                                      nullptr, &code);
+    bool exists = s == NATS_OK;
+    if (!exists && s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr)
+        throw ProvisionError(js_error(s, code, "looking up consumer " + durable),
+                             !transient(s, code));
+    std::string what;
+    if (exists) {
+        const jsConsumerConfig *old = ci->Config;
+        auto note = [&](const std::string &c) { what += (what.empty() ? "" : ", ") + c; };
+        if (old->AckWait != cc.AckWait && backoff.empty())
+            note("ack_wait " + fmt_ns(old->AckWait) + " -> " + fmt_ns(cc.AckWait));
+        if (old->MaxDeliver != cc.MaxDeliver)
+            note("max_deliver " + std::to_string(old->MaxDeliver) + " -> " +
+                 std::to_string(cc.MaxDeliver));
+        if (old->MaxAckPending != cc.MaxAckPending)
+            note("max_ack_pending " + std::to_string(old->MaxAckPending) + " -> " +
+                 std::to_string(cc.MaxAckPending));
+        bool same_backoff = old->BackOffLen == cc.BackOffLen &&
+                            std::equal(backoff.begin(), backoff.end(), old->BackOff);
+        if (!same_backoff) note("backoff changed");
+        std::string old_filter = old->FilterSubject ? old->FilterSubject : "";
+        if (old_filter != filter_subject)
+            note("filter_subject \"" + old_filter + "\" -> \"" + filter_subject + "\"");
+        if (old->AckPolicy != js_AckExplicit || old->DeliverSubject != nullptr) {
+            std::string msg = "consumer " + durable + " on stream " + config.stream_name +
+                              " exists but is not a pull consumer with explicit acks; delete it "
+                              "or choose another consumer name";
+            jsConsumerInfo_Destroy(ci);
+            throw ProvisionError(msg, true);
+        }
+        jsConsumerInfo_Destroy(ci);
+        ci = nullptr;
+        if (what.empty()) {
+            s = js_GetConsumerInfo(&ci, link.js(), config.stream_name.c_str(), durable.c_str(),
+                                   nullptr, &code);
+        } else {
+            code = static_cast<jsErrCode>(0);
+            s = js_UpdateConsumer(&ci, link.js(), config.stream_name.c_str(), &cc, nullptr, &code);
+        }
+    } else {
+        code = static_cast<jsErrCode>(0);
+        s = js_AddConsumer(&ci, link.js(), config.stream_name.c_str(), &cc, nullptr, &code);
+    }
+    if (s != NATS_OK)
+        throw ProvisionError(js_error(s, code, (exists ? "updating consumer " : "creating consumer ") +
+                                                   durable),
+                             !transient(s, code));
+    int64_t ack_wait_ms = ci->Config->AckWait / 1'000'000;
+    jsConsumerInfo_Destroy(ci);
+    if (!exists)
+        host.info("created durable consumer " + durable + " on stream " + config.stream_name);
+    else if (!what.empty())
+        host.info("updated durable consumer " + durable + ": " + what);
+    return ack_wait_ms > 0 ? ack_wait_ms : config.ack_wait_secs * 1000;
+}
+
+} // namespace fraiseql_observer::nats_transport

@@ -1,0 +1,441 @@
+#include "pull_consumer.hpp"
+
+#include "event_fields.hpp"
+#include "provisioning.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+namespace fraiseql_observer::nats_transport {
+
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// One delivered message and its completion token. Lives from the fetch until the message
+// is settled with the server (ack / nak / term) AND the host completed the token.
+struct Delivery {
+    fobs_completion token{};
+    std::shared_ptr<PullConsumer::Core> core;
+    natsMsg *msg = nullptr;
+    uint64_t seq = 0;
+    uint64_t delivery_count = 0;
+    std::string id; // unescaped
+    clock_type::time_point touched;
+    std::atomic<bool> completed{false}; // the host's token was used
+    bool abandoned = false;             // close() gave up waiting and nak'ed it (under mu)
+};
+
+} // namespace
+
+struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
+    std::shared_ptr<Link> link;
+    const NatsConfig &config;
+    sdk::Host host;
+    DeadLetters &dead_letters;
+    sdk::ConsumerOptions options;
+    sdk::ConsumerSink sink;
+    std::function<bool()> transport_ready;
+    std::atomic<int64_t> ack_wait_ms;
+    std::atomic<int64_t> keepalive_ms; // in-progress after a message was held this long
+    std::atomic<bool> subscribed{false};
+
+    sdk::Metric dead_lettered, pending_gauge, ack_pending_gauge;
+
+    natsSubscription *sub = nullptr;
+    natsSubscription *adv_max = nullptr;
+    natsSubscription *adv_term = nullptr;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unordered_set<Delivery *> outstanding;
+    std::atomic<bool> running{false};
+    std::thread fetch_thread, ticker_thread;
+
+    Core(std::shared_ptr<Link> l, const NatsConfig &c, sdk::Host h, DeadLetters &d,
+         sdk::ConsumerOptions o, sdk::ConsumerSink s, std::function<bool()> ready)
+        : link(std::move(l)), config(c), host(h), dead_letters(d), options(std::move(o)),
+          sink(s), transport_ready(std::move(ready)) {
+        set_ack_wait(config.ack_wait_secs * 1000);
+        sdk::Labels labels{{"pipeline", options.pipeline}};
+        dead_lettered = host.counter("events_dead_lettered_total",
+                                     "Events moved to the dead-letter queue", labels);
+        pending_gauge = host.gauge("consumer_pending",
+                                   "Messages in the stream not yet delivered to the consumer",
+                                   labels);
+        ack_pending_gauge = host.gauge("consumer_ack_pending",
+                                       "Messages delivered to the consumer and not yet acked",
+                                       labels);
+    }
+
+    ~Core() {
+        if (sub) natsSubscription_Destroy(sub);
+    }
+
+    void set_ack_wait(int64_t ms) {
+        ack_wait_ms = ms;
+        int64_t shortest = ms;
+        for (double b : config.backoff_secs)
+            shortest = std::min<int64_t>(shortest, static_cast<int64_t>(b * 1000));
+        keepalive_ms = std::max<int64_t>(shortest / 2, 50);
+    }
+
+    // Provisions the durable consumer and subscribes. Throws ProvisionError / runtime_error.
+    void setup() {
+        set_ack_wait(provision_consumer(*link, config, options.consumer_name, {}, host));
+        auto advisory = [&](const char *kind, natsSubscription **out) {
+            if (*out) return;
+            std::string subject = std::string("$JS.EVENT.ADVISORY.CONSUMER.") + kind + "." +
+                                  config.stream_name + "." + options.consumer_name;
+            natsStatus s = natsConnection_Subscribe(out, link->conn(), subject.c_str(),
+                                                    &Core::on_advisory, this);
+            if (s != NATS_OK) throw std::runtime_error(nats_error(s, "advisory subscription"));
+        };
+        advisory("MAX_DELIVERIES", &adv_max);
+        advisory("MSG_TERMINATED", &adv_term);
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = config.stream_name.c_str();
+        so.Consumer = options.consumer_name.c_str(); // bind: provisioned above
+        so.ManualAck = true;
+        jsErrCode code = static_cast<jsErrCode>(0);
+        natsStatus s = js_PullSubscribe(&sub, link->js(), config.subject_prefix.c_str(),
+                                        options.consumer_name.c_str(), nullptr, &so, &code);
+        if (s != NATS_OK)
+            throw std::runtime_error(
+                nats_error(s, ("pull subscription on " + options.consumer_name).c_str()));
+        // Fetched messages sit in the subscription; cnats must never drop them.
+        natsSubscription_SetPendingLimits(sub, -1, -1);
+        subscribed = true;
+        host.info("consuming " + config.stream_name + " with durable consumer " +
+                  options.consumer_name + " (pipeline " + options.pipeline + ")");
+    }
+
+    // Background set-up when NATS was not reachable at open(): retried with backoff.
+    bool setup_in_background() {
+        int64_t pause_ms = 250;
+        while (running.load()) {
+            if (transport_ready()) {
+                try {
+                    setup();
+                    return true;
+                } catch (const std::exception &e) {
+                    host.warn(std::string("consumer set-up failed, retrying: ") + e.what());
+                }
+            }
+            std::unique_lock lk(mu);
+            cv.wait_for(lk, std::chrono::milliseconds(pause_ms), [&] { return !running.load(); });
+            pause_ms = std::min<int64_t>(pause_ms * 2, 5000);
+        }
+        return false;
+    }
+
+    static void on_complete(const fobs_completion *token, const fobs_outcome *outcome) {
+        auto *d = static_cast<Delivery *>(token->ctx);
+        if (d->completed.exchange(true)) return; // second completion: contract violation
+        // Keep the core alive while settling even if this was its last reference.
+        std::shared_ptr<Core> core = d->core;
+        core->settle(d, outcome);
+    }
+
+    // Removes `d` from the outstanding set; returns false when close() already abandoned it.
+    bool release(Delivery *d) {
+        std::lock_guard lk(mu);
+        bool was_abandoned = d->abandoned;
+        outstanding.erase(d);
+        cv.notify_all();
+        return !was_abandoned;
+    }
+
+    static void destroy(Delivery *d) {
+        natsMsg_Destroy(d->msg);
+        delete d;
+    }
+
+    void settle(Delivery *d, const fobs_outcome *o) {
+        fobs_outcome_kind kind = o ? o->kind : FOBS_OUTCOME_RETRY;
+        std::string reason = o ? std::string(sdk::view(o->reason)) : std::string();
+        std::string action;
+        if (o && FOBS_HAS_FIELD(o, fobs_outcome, component)) action = sdk::view(o->component);
+        if (kind == FOBS_OUTCOME_OK) {
+            if (release(d)) natsMsg_Ack(d->msg, nullptr);
+            destroy(d);
+            return;
+        }
+        if (kind == FOBS_OUTCOME_RETRY &&
+            d->delivery_count < static_cast<uint64_t>(config.max_deliver)) {
+            int64_t delay = (o && FOBS_HAS_FIELD(o, fobs_outcome, retry_after_ms) &&
+                             o->retry_after_ms >= 0)
+                                ? o->retry_after_ms
+                                : config.nak_delay_ms(d->delivery_count);
+            if (release(d)) natsMsg_NakWithDelay(d->msg, delay, nullptr);
+            destroy(d);
+            return;
+        }
+        {
+            std::lock_guard lk(mu);
+            if (d->abandoned) { // close() already handed it back to the server
+                outstanding.erase(d);
+                destroy(d);
+                return;
+            }
+        }
+        // FAILED, or RETRY on the last allowed delivery: DLQ first, term after its PubAck.
+        DlqRecord r;
+        r.original_subject = natsMsg_GetSubject(d->msg);
+        r.original_stream = config.stream_name;
+        r.original_sequence = d->seq;
+        r.id = d->id;
+        r.body.assign(natsMsg_GetData(d->msg), static_cast<size_t>(natsMsg_GetDataLength(d->msg)));
+        r.reason = kind == FOBS_OUTCOME_FAILED
+                       ? (reason.empty() ? std::string("failed") : reason)
+                       : "max deliveries (" + std::to_string(config.max_deliver) +
+                             ") reached; last error: " + (reason.empty() ? "retry" : reason);
+        r.action = action;
+        r.delivery_count = d->delivery_count;
+        auto self = shared_from_this();
+        dead_letters.write_async(std::move(r), [self, d](bool ok, const std::string &err) {
+            if (ok) {
+                if (self->release(d)) natsMsg_Term(d->msg, nullptr);
+                self->dead_lettered.add(1);
+            } else {
+                // Not terminated: it comes back later (or, after its last delivery, through
+                // the MAX_DELIVERIES advisory and the safety net).
+                self->host.error("DLQ write failed, message " + d->id +
+                                 " left for redelivery: " + err);
+                if (self->release(d)) natsMsg_NakWithDelay(d->msg, 5000, nullptr);
+            }
+            destroy(d);
+        });
+    }
+
+    Delivery *make_delivery(natsMsg *msg) {
+        auto *d = new Delivery();
+        d->token.struct_size = sizeof(fobs_completion);
+        d->token.ctx = d;
+        d->token.complete = &Core::on_complete;
+        d->core = shared_from_this();
+        d->msg = msg;
+        jsMsgMetaData *meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
+            d->seq = meta->Sequence.Stream;
+            d->delivery_count = meta->NumDelivered;
+            jsMsgMetaData_Destroy(meta);
+        }
+        d->touched = clock_type::now();
+        return d;
+    }
+
+    void deliver(Delivery *d) {
+        std::string_view subject = natsMsg_GetSubject(d->msg);
+        std::string_view body(natsMsg_GetData(d->msg),
+                              static_cast<size_t>(natsMsg_GetDataLength(d->msg)));
+        std::string_view entity, operation;
+        split_subject(subject, config.subject_prefix, entity, operation);
+        const char *hdr_id = nullptr;
+        if (natsMsgHeader_Get(d->msg, "Nats-Msg-Id", &hdr_id) == NATS_OK && hdr_id) {
+            d->id = hdr_id;
+            // A replayed DLQ entry carries "<id>:replay:<seq>"; the event id is the body's.
+            if (d->id.find(':') != std::string::npos) d->id.clear();
+        }
+        if (d->id.empty()) d->id = unescape_json_string(top_level_string(body, "id"));
+        std::string entity_id = unescape_json_string(top_level_string(body, "entity_id"));
+        std::string source = unescape_json_string(top_level_string(body, "source"));
+        fobs_event ev{};
+        ev.struct_size = sizeof(ev);
+        ev.id = sdk::str(d->id);
+        ev.entity_type = sdk::str(entity);
+        ev.operation = sdk::str(operation);
+        ev.entity_id = sdk::str(entity_id);
+        ev.source = sdk::str(source);
+        ev.body = sdk::str(body);
+        ev.delivery_count = static_cast<uint32_t>(d->delivery_count);
+        ev.sequence = d->seq;
+        sink.deliver(ev, &d->token); // may block: host back-pressure slows the fetching
+    }
+
+    void fetch_loop() {
+        if (!subscribed.load() && !setup_in_background()) return;
+        int errors = 0;
+        while (running.load()) {
+            // Room for more: never hold more than max_in_flight fetched-but-unsettled
+            // messages (their ack_wait is ticking even before the host takes them).
+            size_t limit = options.max_in_flight ? options.max_in_flight : 1024;
+            int batch = static_cast<int>(config.fetch_batch);
+            {
+                std::unique_lock lk(mu);
+                cv.wait_for(lk, std::chrono::milliseconds(100),
+                            [&] { return !running.load() || outstanding.size() < limit; });
+                if (!running.load()) break;
+                if (outstanding.size() >= limit) continue;
+                batch = static_cast<int>(std::min<size_t>(batch, limit - outstanding.size()));
+            }
+            // cnats 3.4.1 Fetch overflows its array when more than half of the batch is
+            // already pending from an earlier, timed-out pull request (NOTES.md): ask for at
+            // most what is pending then.
+            int pending_msgs = 0, pending_bytes = 0;
+            if (natsSubscription_GetPending(sub, &pending_msgs, &pending_bytes) == NATS_OK &&
+                pending_msgs > 0)
+                batch = std::min(batch, pending_msgs);
+            natsMsgList list{};
+            jsErrCode code = static_cast<jsErrCode>(0);
+            natsStatus s = natsSubscription_Fetch(&list, sub, batch, config.fetch_timeout_ms, &code);
+            if (s != NATS_OK && list.Count == 0) {
+                natsMsgList_Destroy(&list);
+                if (s == NATS_TIMEOUT) {
+                    errors = 0;
+                    continue;
+                }
+                if (!running.load()) break;
+                if (errors++ % 50 == 0)
+                    host.warn("fetch on consumer " + options.consumer_name + " failed: " +
+                              nats_error(s, "fetch") + " (retrying)");
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                continue;
+            }
+            errors = 0;
+            std::vector<Delivery *> batch_deliveries;
+            batch_deliveries.reserve(static_cast<size_t>(list.Count));
+            for (int i = 0; i < list.Count; ++i) {
+                batch_deliveries.push_back(make_delivery(list.Msgs[i]));
+                list.Msgs[i] = nullptr;
+            }
+            natsMsgList_Destroy(&list);
+            {
+                std::lock_guard lk(mu);
+                for (Delivery *d : batch_deliveries) outstanding.insert(d);
+            }
+            for (Delivery *d : batch_deliveries) deliver(d);
+        }
+    }
+
+    void refresh_gauges() {
+        jsConsumerInfo *ci = nullptr;
+        jsErrCode code = static_cast<jsErrCode>(0);
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = 1000;
+        if (js_GetConsumerInfo(&ci, link->js(), config.stream_name.c_str(),
+                               options.consumer_name.c_str(), &jo, &code) == NATS_OK) {
+            pending_gauge.set(static_cast<double>(ci->NumPending));
+            ack_pending_gauge.set(static_cast<double>(ci->NumAckPending));
+            jsConsumerInfo_Destroy(ci);
+        }
+    }
+
+    void ticker_loop() {
+        auto next_gauges = clock_type::now();
+        std::unique_lock lk(mu);
+        while (running.load()) {
+            cv.wait_for(lk, std::chrono::milliseconds(
+                                std::clamp<int64_t>(keepalive_ms.load() / 4, 20, 1000)));
+            if (!running.load()) break;
+            auto now = clock_type::now();
+            for (Delivery *d : outstanding) {
+                if (now - d->touched >= std::chrono::milliseconds(keepalive_ms.load())) {
+                    natsMsg_InProgress(d->msg, nullptr); // resets the server's ack timer
+                    d->touched = now;
+                }
+            }
+            if (now >= next_gauges && subscribed.load()) {
+                next_gauges = now + std::chrono::seconds(5);
+                lk.unlock();
+                refresh_gauges();
+                lk.lock();
+            }
+        }
+    }
+
+    static void on_advisory(natsConnection *, natsSubscription *, natsMsg *msg, void *closure) {
+        auto *core = static_cast<Core *>(closure);
+        try {
+            auto j = nlohmann::json::parse(natsMsg_GetData(msg),
+                                           natsMsg_GetData(msg) + natsMsg_GetDataLength(msg));
+            uint64_t seq = j.value("stream_seq", uint64_t{0});
+            uint64_t deliveries = j.value("deliveries", uint64_t{0});
+            std::string type = j.value("type", std::string());
+            bool max_deliveries = type.find("max_deliver") != std::string::npos;
+            if (seq != 0 && !core->dead_letters.already_dead_lettered(seq)) {
+                std::string reason =
+                    max_deliveries
+                        ? "max deliveries (" + std::to_string(core->config.max_deliver) +
+                              ") reached without an outcome (worker lost or stuck)"
+                        : "terminated outside the observer's DLQ path";
+                core->dead_letters.ensure_copied(seq, deliveries, reason,
+                                                 core->options.consumer_name, core->dead_lettered);
+            }
+        } catch (const std::exception &e) {
+            core->host.warn(std::string("unreadable JetStream advisory: ") + e.what());
+        }
+        natsMsg_Destroy(msg);
+    }
+};
+
+PullConsumer::PullConsumer(std::shared_ptr<Link> link, const NatsConfig &config, sdk::Host host,
+                           DeadLetters &dead_letters, sdk::ConsumerOptions options,
+                           sdk::ConsumerSink sink, std::function<bool()> transport_ready)
+    : core_(std::make_shared<Core>(std::move(link), config, host, dead_letters,
+                                   std::move(options), sink, std::move(transport_ready))) {}
+
+PullConsumer::~PullConsumer() { close(); }
+
+void PullConsumer::open() {
+    Core &c = *core_;
+    if (c.transport_ready()) {
+        try {
+            c.setup();
+        } catch (const ProvisionError &e) {
+            if (e.permanent()) throw;
+            c.host.warn(std::string("consumer set-up deferred: ") + e.what());
+        }
+    } else {
+        c.host.warn("consumer " + c.options.consumer_name +
+                    " will be set up once NATS is reachable");
+    }
+    c.running = true;
+    c.fetch_thread = std::thread([core = core_] { core->fetch_loop(); });
+    c.ticker_thread = std::thread([core = core_] { core->ticker_loop(); });
+}
+
+void PullConsumer::close() noexcept {
+    if (!core_) return;
+    Core &c = *core_;
+    c.running = false;
+    c.cv.notify_all();
+    if (c.fetch_thread.joinable()) c.fetch_thread.join();
+    // Bounded wait for the host to complete what it holds (ack_wait, at most 30 s).
+    {
+        std::unique_lock lk(c.mu);
+        auto limit = std::chrono::milliseconds(std::min<int64_t>(c.ack_wait_ms.load(), 30'000));
+        if (!c.cv.wait_for(lk, limit, [&] { return c.outstanding.empty(); })) {
+            c.host.warn("consumer " + c.options.consumer_name + " closed with " +
+                        std::to_string(c.outstanding.size()) +
+                        " event(s) still unsettled; handing them back for redelivery");
+            for (Delivery *d : c.outstanding) {
+                d->abandoned = true;
+                natsMsg_Nak(d->msg, nullptr);
+            }
+            c.outstanding.clear();
+        }
+    }
+    c.cv.notify_all();
+    if (c.ticker_thread.joinable()) c.ticker_thread.join();
+    for (natsSubscription **adv : {&c.adv_max, &c.adv_term}) {
+        if (!*adv) continue;
+        // Drain: when it completes no advisory callback runs any more.
+        if (natsSubscription_Drain(*adv) == NATS_OK)
+            natsSubscription_WaitForDrainCompletion(*adv, 2000);
+        natsSubscription_Destroy(*adv);
+        *adv = nullptr;
+    }
+    if (c.sub) natsSubscription_Unsubscribe(c.sub); // destroyed with the core (late acks)
+    core_.reset();
+}
+
+} // namespace fraiseql_observer::nats_transport

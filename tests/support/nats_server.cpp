@@ -1,0 +1,52 @@
+#include "nats_server.hpp"
+
+#include <stdexcept>
+
+namespace fobs_test {
+
+NatsServer::NatsServer(std::vector<std::string> extra_args)
+    : dir_(std::make_unique<TempDir>("fobs-nats")), port_(free_port()),
+      monitor_port_(free_port()), extra_args_(std::move(extra_args)) {
+    start();
+}
+
+NatsServer::~NatsServer() { stop(); }
+
+std::string NatsServer::monitor_url() const {
+    return "http://127.0.0.1:" + std::to_string(monitor_port_);
+}
+
+const std::filesystem::path &NatsServer::store_dir() const { return dir_->path(); }
+
+void NatsServer::start() {
+    if (running_ && process_.running()) return;
+    ProcessOptions o;
+    o.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_),
+              "-m", std::to_string(monitor_port_), "-sd", (dir_->path() / "store").string()};
+    o.argv.insert(o.argv.end(), extra_args_.begin(), extra_args_.end());
+    o.output = dir_->path() / "nats-server.log";
+    process_ = Process(o);
+    running_ = true;
+    // The monitor port opens after JetStream is enabled, so waiting for both means "ready".
+    if (!wait_for_port(port_) || !wait_for_port(monitor_port_))
+        throw std::runtime_error("nats-server did not start on port " + std::to_string(port_) +
+                                 ":\n" + log());
+}
+
+void NatsServer::stop() {
+    if (!running_) return;
+    process_.stop(std::chrono::seconds(10));
+    running_ = false;
+}
+
+void NatsServer::kill9() {
+    if (!running_) return;
+    process_.kill9();
+    running_ = false;
+}
+
+bool NatsServer::running() { return running_ && process_.running(); }
+
+std::string NatsServer::log() const { return read_file(dir_->path() / "nats-server.log"); }
+
+} // namespace fobs_test

@@ -1,0 +1,53 @@
+// A real `nats-server -js` for tests: loopback only, free ports, its own store directory,
+// started and stopped by PID. Other suites reuse it; keep the API small.
+//
+//   fobs_test::NatsServer nats;            // started, JetStream ready
+//   config["url"] = nats.url();            // "nats://127.0.0.1:<port>"
+//   nats.stop();  nats.start();            // restart with the same port and store dir
+#pragma once
+
+#include "process.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fobs_test {
+
+class NatsServer {
+  public:
+    /// Starts the server (throws std::runtime_error when it does not come up within 15 s).
+    /// `extra_args` are appended to the command line (e.g. {"--user", "u", "--pass", "p"}).
+    explicit NatsServer(std::vector<std::string> extra_args = {});
+    ~NatsServer(); // stops it (SIGTERM, then SIGKILL)
+    NatsServer(const NatsServer &) = delete;
+    NatsServer &operator=(const NatsServer &) = delete;
+
+    int port() const { return port_; }
+    int monitor_port() const { return monitor_port_; }
+    std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+    /// http://127.0.0.1:<monitor port> (/jsz, /varz …).
+    std::string monitor_url() const;
+    const std::filesystem::path &store_dir() const;
+
+    /// Starts again on the same ports with the same store dir (no-op when running).
+    void start();
+    /// Graceful stop (SIGTERM, waits for exit; SIGKILL after 10 s). Idempotent.
+    void stop();
+    /// SIGKILL, as in a crash.
+    void kill9();
+    bool running();
+    /// The server's own log (stdout + stderr of every run).
+    std::string log() const;
+
+  private:
+    std::unique_ptr<TempDir> dir_;
+    int port_;
+    int monitor_port_;
+    std::vector<std::string> extra_args_;
+    Process process_;
+    bool running_ = false;
+};
+
+} // namespace fobs_test
