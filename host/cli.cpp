@@ -160,8 +160,8 @@ std::vector<fs::path> search_path(const Args &a, const Config *cfg) {
 
 void report_problems(const PluginRegistry &reg, spdlog::logger *log) {
     for (const auto &p : reg.problems()) {
-        if (log) log->warn("plugin refused: {}", p.message);
-        else std::cerr << "warning: plugin refused: " << p.message << "\n";
+        if (log) log->warn("{}", p.message);
+        else std::cerr << "warning: " << p.message << "\n";
     }
 }
 

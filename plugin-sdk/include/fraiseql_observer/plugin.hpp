@@ -189,7 +189,11 @@ class Completion {
         complete(o);
     }
     void drop() noexcept {
-        if (c_) retry("completion dropped without an outcome");
+        if (!c_) return;
+        // Destroyed while an exception unwinds (e.g. the by-value Completion of an execute()
+        // that threw): say so; the trampoline logs the exception itself.
+        if (std::uncaught_exceptions() > 0) retry("an exception escaped before completing");
+        else retry("completion dropped without an outcome");
     }
     const fobs_completion *c_ = nullptr;
 };
@@ -457,14 +461,15 @@ inline fobs_status start_source(void *p, const fobs_source_sink *sink, fobs_erro
     }
 }
 
+// The Completion moved into execute()/publish() completes itself as RETRY while an escaping
+// exception unwinds; the catch here only adds the exception's text to the log.
 inline void execute(void *p, const fobs_event *event, const fobs_completion *done) noexcept {
     Completion c(done);
     try {
         static_cast<Action *>(self(p))->execute(Event::from(event), std::move(c));
-    } catch (const std::exception &e) {
-        c.retry(std::string("action threw: ") + e.what());
     } catch (...) {
-        c.retry("action threw an unknown exception");
+        log_current(self(p), "execute");
+        c.retry("action threw an exception");
     }
 }
 
@@ -472,10 +477,9 @@ inline void publish(void *p, const fobs_event *event, const fobs_completion *don
     Completion c(done);
     try {
         static_cast<Transport *>(self(p))->publish(Event::from(event), std::move(c));
-    } catch (const std::exception &e) {
-        c.retry(std::string("publish threw: ") + e.what());
     } catch (...) {
-        c.retry("publish threw an unknown exception");
+        log_current(self(p), "publish");
+        c.retry("publish threw an exception");
     }
 }
 
