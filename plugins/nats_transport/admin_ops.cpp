@@ -40,6 +40,7 @@ std::string event_id(natsMsg *msg) {
 
 json entry_json(natsMsg *msg, uint64_t dlq_seq, bool with_body) {
     json e = {
+        {"seq", dlq_seq}, // the name the memory transport and the CLI use
         {"dlq_seq", dlq_seq},
         {"id", event_id(msg)},
         {"subject", header(msg, "Fobs-Original-Subject")},
@@ -90,6 +91,7 @@ StreamState stream_state(Link &link, const std::string &name) {
 }
 
 json status(Link &link, const NatsConfig &config, const json &req) {
+    // An empty consumer (a publisher-only pipeline) means: no consumer section.
     std::string consumer = req.value("consumer", config.consumer_name);
     json out;
     out["connection"] = link.state();
@@ -103,8 +105,10 @@ json status(Link &link, const NatsConfig &config, const json &req) {
                               : json(nullptr);
     jsConsumerInfo *ci = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = js_GetConsumerInfo(&ci, link.js(), config.stream_name.c_str(), consumer.c_str(),
-                                      nullptr, &code);
+    natsStatus s = consumer.empty()
+                       ? NATS_NOT_FOUND
+                       : js_GetConsumerInfo(&ci, link.js(), config.stream_name.c_str(),
+                                            consumer.c_str(), nullptr, &code);
     if (s == NATS_OK) {
         out["consumer"] = {{"name", consumer},
                            {"num_pending", ci->NumPending},
@@ -195,7 +199,7 @@ json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
     json replayed = json::array();
     auto one = [&](uint64_t seq, natsMsg *msg) {
         uint64_t new_seq = replay_one(link, config, seq, msg);
-        replayed.push_back({{"dlq_seq", seq}, {"id", event_id(msg)}, {"stream_seq", new_seq}});
+        replayed.push_back({{"dlq_seq", seq}, {"id", event_id(msg)}, {"seq", new_seq}});
     };
     if (req.value("all", false)) {
         StreamState st = stream_state(link, config.dlq_stream);
@@ -223,7 +227,7 @@ json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
         }
         natsMsg_Destroy(msg);
     }
-    return {{"replayed", replayed}};
+    return {{"replayed", replayed.size()}, {"entries", replayed}};
 }
 
 json dlq_purge(Link &link, const NatsConfig &config, const json &req) {

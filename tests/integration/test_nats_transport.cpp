@@ -378,7 +378,8 @@ TEST_F(NatsTransportTest, permanent_failure_goes_to_dlq_then_replay_processes_it
 
     heal = true;
     json replay = admin(*t, {{"op", "dlq_replay"}, {"seq", entry["dlq_seq"]}});
-    ASSERT_EQ(replay["replayed"].size(), 1u);
+    ASSERT_EQ(replay["replayed"], 1);
+    EXPECT_EQ(replay["entries"][0]["seq"], 2) << "republished as stream seq 2";
     ASSERT_TRUE(fobs_test::eventually([&] { return sink.count() == 2; }, 10s));
     auto seen = sink.snapshot();
     EXPECT_EQ(seen[1].id, "poison") << "the body's id survives the replay";
