@@ -1,0 +1,134 @@
+// `e2e_bench table`: prints the results of one run as one table, then the goals of issue 8 as
+// ratios computed from figures of that same run.
+#include "common.hpp"
+#include "subcommands.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace fobs_bench {
+namespace {
+
+std::string num(double v, int decimals) {
+    if (v < 0) return "-";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string count(int64_t v) { return v < 0 ? "-" : std::to_string(v); }
+
+// Display width: UTF-8 code points, not bytes ("µs").
+size_t width(const std::string &s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+    return n;
+}
+
+void print_row(const std::vector<std::string> &cells, const std::vector<size_t> &widths) {
+    std::string line = "|";
+    for (size_t i = 0; i < cells.size(); ++i) {
+        std::string c = cells[i];
+        bool left = i == 0 || i + 1 == cells.size();
+        std::string pad(widths[i] > width(c) ? widths[i] - width(c) : 0, ' ');
+        line += " " + (left ? c + pad : pad + c) + " |";
+    }
+    std::cout << line << "\n";
+}
+
+} // namespace
+
+int run_table(const Args &args) {
+    std::ifstream in(args.required("results"));
+    std::vector<Result> rows;
+    std::map<std::string, Result> by_kind;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty()) continue;
+        rows.push_back(from_line(line));
+        by_kind[rows.back().kind] = rows.back();
+    }
+
+    const std::vector<std::string> head = {"stage / contender", "events", "events/s", "p50 ms", "p99 ms", "max ms",
+                                           "lost", "dup", "CPU s/100k", "peak RSS MiB", "all-CPU µs/ev", "notes"};
+    std::vector<std::vector<std::string>> cells;
+    for (const auto &r : rows) {
+        cells.push_back({r.label, std::to_string(r.events), num(r.rate, 0), num(r.p50_ms, 1), num(r.p99_ms, 1),
+                         num(r.max_ms, 1), count(r.lost), count(r.duplicates), num(r.cpu_s_per_100k, 2),
+                         num(r.rss_mib, 1), num(r.all_cpu_us_per_event, 0),
+                         r.note + (r.receiver_busy >= 0 ? (r.note.empty() ? "" : "; ") + std::string("receiver busy ") +
+                                                              num(r.receiver_busy * 100, 0) + " %"
+                                                        : "")});
+    }
+    std::vector<size_t> widths(head.size());
+    for (size_t i = 0; i < head.size(); ++i) {
+        widths[i] = width(head[i]);
+        for (const auto &c : cells) widths[i] = std::max(widths[i], width(c[i]));
+    }
+    print_row(head, widths);
+    std::string sep = "|";
+    for (size_t i = 0; i < widths.size(); ++i)
+        sep += (i == 0 || i + 1 == widths.size() ? ":" : "-") + std::string(widths[i], '-') +
+               (i == 0 || i + 1 == widths.size() ? "-" : ":") + "|";
+    std::cout << sep << "\n";
+    for (auto &c : cells) print_row(c, widths);
+
+    // Goals (issue 8), from this run's figures only.
+    auto rate = [&](const std::string &kind) -> std::optional<double> {
+        auto it = by_kind.find(kind);
+        if (it == by_kind.end() || it->second.rate <= 0) return std::nullopt;
+        return it->second.rate;
+    };
+    std::cout << "\nGoals of issue 8 (this run):\n";
+    int missed = 0;
+    auto goal = [&](bool ok, const std::string &text) {
+        std::cout << "  [" << (ok ? "met   " : "MISSED") << "] " << text << "\n";
+        missed += !ok;
+    };
+    const std::vector<std::string> common_stages = {"raw:publish", "raw:fetch", "raw:post"};
+    for (const std::string mode : {"notify", "outbox"}) {
+        std::vector<std::string> stages = common_stages;
+        stages.push_back(mode == "notify" ? "raw:listen" : "raw:outbox-insert");
+        double slowest = -1;
+        std::string slowest_kind;
+        for (const auto &k : stages) {
+            if (auto v = rate(k); v && (slowest < 0 || *v < slowest)) {
+                slowest = *v;
+                slowest_kind = k;
+            }
+        }
+        auto e2e = rate("observer:" + mode + ":full");
+        if (e2e && slowest > 0)
+            goal(*e2e >= 0.6 * slowest, mode + ": end-to-end " + num(*e2e, 0) + "/s = " + num(100 * *e2e / slowest, 0) +
+                                            " % of the slowest raw stage (" + slowest_kind + " " + num(slowest, 0) +
+                                            "/s); goal >= 60 %");
+        auto it = by_kind.find("observer:" + mode + ":paced");
+        if (it != by_kind.end() && it->second.p99_ms >= 0)
+            goal(it->second.p99_ms < 50, mode + ": p99 " + num(it->second.p99_ms, 1) +
+                                             " ms at a steady rate; goal < 50 ms");
+        it = by_kind.find("observer:" + mode + ":full");
+        if (it != by_kind.end() && it->second.rss_mib >= 0)
+            goal(it->second.rss_mib < 32, mode + ": host peak RSS " + num(it->second.rss_mib, 1) + " MiB; goal < 32 MiB");
+    }
+    if (auto e2e = rate("observer:notify:full")) {
+        if (auto naive = rate("node:naive"))
+            goal(*e2e >= 10 * *naive, "vs naive Node.js bridge: " + num(*e2e / *naive, 1) + "x; goal >= 10x");
+        if (auto piped = rate("node:pipelined"))
+            goal(*e2e >= 3 * *piped, "vs pipelined Node.js bridge: " + num(*e2e / *piped, 1) + "x; goal >= 3x");
+    }
+    int64_t lost = 0, dup = 0;
+    for (const auto &r : rows) {
+        lost += std::max<int64_t>(0, r.lost);
+        dup += std::max<int64_t>(0, r.duplicates);
+    }
+    goal(lost == 0 && dup == 0, "no loss, no duplicates in any run: " + std::to_string(lost) + " lost, " +
+                                    std::to_string(dup) + " duplicates in total");
+    if (args.has("strict")) return missed ? 1 : 0;
+    return 0;
+}
+
+} // namespace fobs_bench

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark of issue 8, in one command:
+#
+#   bench/run.sh [--quick] [--plugin-benches] [--build DIR] [--results FILE]
+#
+# Builds what it needs (Release, ./build-bench unless --build or $FOBS_BENCH_BUILD says
+# otherwise), starts its own nats-server, PostgreSQL cluster (fsync ON: a benchmark must pay for
+# durable commits) and webhook receiver on free 127.0.0.1 ports in a temp dir, runs a fixed
+# amount of work per contender, prints one table, and stops every process it started by PID —
+# on success, failure and Ctrl-C alike.
+#
+# Contenders, all measured from INSERT to arrival at the same receiver:
+#   raw stages   NOTIFY->LISTEN, outbox INSERT, js_PublishAsync+msg-id (window 1000),
+#                Fetch(500)+Ack, curl-multi POST (32)
+#   observer     fraiseql-observer run: pg_listen (notify | outbox) -> nats -> webhook,
+#                at full speed and at a steady 5 000 events/s
+#   Node.js      bench/node/bridge.js (pg LISTEN -> nats JetStream -> fetch() POST),
+#                naive and pipelined
+# --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
+# --plugin-benches also runs bench/{nats,pg,webhook}/run.sh when they exist.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${FOBS_BENCH_BUILD:-$root/build-bench}
+quick=0
+plugin_benches=0
+results=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --plugin-benches) plugin_benches=1 ;;
+    --build) build=$(cd "$2" && pwd); shift ;;
+    --results) results=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Amounts of work (events). Full-speed runs insert 100 rows per transaction from 4 connections;
+# paced runs commit 10-row transactions from 2 connections at 5 000 events/s for 10 s.
+n_full=100000
+n_paced=50000
+n_node_naive=10000
+n_node_piped=100000
+n_raw_nats=100000
+n_raw_post=50000
+paced_rate=5000
+if [ "$quick" = 1 ]; then
+  n_full=20000; n_paced=10000; n_node_naive=2000; n_node_piped=20000; n_raw_nats=20000; n_raw_post=10000
+fi
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# --- build -----------------------------------------------------------------------------------
+if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
+  log "configuring $build (Release)"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFOBS_BUILD_TESTS=OFF >/dev/null
+fi
+log "building fraiseql-observer, plugins and e2e_bench in $build"
+cmake --build "$build" -j2 --target fraiseql-observer fobs_all_plugins e2e_bench >/dev/null
+obs="$build/bin/fraiseql-observer"
+eb="$build/bin/e2e_bench"
+if [ ! -d "$root/bench/node/node_modules/pg" ] || [ ! -d "$root/bench/node/node_modules/nats" ]; then
+  log "npm ci in bench/node"
+  (cd "$root/bench/node" && npm ci --no-audit --no-fund --silent)
+fi
+
+# --- processes, always stopped by PID ---------------------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/fobs-bench.XXXXXX")
+chmod 755 "$work"
+pids=()
+pg_data="$work/pg/data"
+pg_started=0
+
+stop_pid() { # stop_pid PID: SIGTERM, then SIGKILL after 10 s
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_bin=${FOBS_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+cleanup() {
+  local rc=$? p
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do stop_pid "$p"; done
+  if [ "$pg_started" = 1 ] && [ -f "$pg_data/postmaster.pid" ]; then
+    local pg_pid
+    pg_pid=$(head -1 "$pg_data/postmaster.pid")
+    kill -INT "$pg_pid" 2>/dev/null || true # PostgreSQL's "fast" shutdown
+    for p in $(seq 100); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pg_pid" 2>/dev/null || true
+  fi
+  if [ "$rc" != 0 ]; then log "failed (exit $rc); logs kept in $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # start NAME CMD...: runs CMD in the background, output in $work/NAME.log
+  local name=$1; shift
+  "$@" >"$work/$name.log" 2>&1 &
+  pids+=("$!")
+  eval "${name//-/_}_pid=$!"
+}
+
+forget() { # forget PID: stop it and drop it from the cleanup list
+  local pid=$1 kept=() p
+  stop_pid "$pid"
+  for p in "${pids[@]}"; do [ "$p" != "$pid" ] && kept+=("$p"); done
+  pids=("${kept[@]}")
+}
+
+wait_until() { # wait_until SECONDS DESCRIPTION PID|- CMD...: polls CMD; fails early if PID died
+  local secs=$1 what=$2 pid=$3 i; shift 3
+  for i in $(seq $((secs * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
+      log "$what: process $pid exited; see the logs in $work"; return 1
+    fi
+    sleep 0.1
+  done
+  log "timed out waiting for $what"; return 1
+}
+
+# nats-server
+nats_port=$("$eb" free-port); nats_mon=$("$eb" free-port)
+mkdir -p "$work/nats"
+start nats nats-server -js -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" -sd "$work/nats"
+nats_url="nats://127.0.0.1:$nats_port"
+wait_until 20 nats-server "$nats_pid" curl -sf "http://127.0.0.1:$nats_mon/healthz"
+
+# PostgreSQL: a throw-away cluster, default durability (fsync on, synchronous_commit on).
+pg_port=$("$eb" free-port)
+mkdir -p "$pg_data" "$work/pg/run"
+chmod 700 "$pg_data"
+[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$work/pg"
+as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-instructions >"$work/initdb.log" 2>&1
+pg_started=1
+as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg/run/server.log" -w -t 60 \
+  -o "-p $pg_port -k $work/pg/run -c listen_addresses=127.0.0.1 -c max_connections=50" start >/dev/null
+psql_() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
+psql_ -d postgres -c "CREATE DATABASE bench" >/dev/null
+conninfo="host=127.0.0.1 port=$pg_port user=postgres dbname=bench"
+pg_url="postgresql://postgres@127.0.0.1:$pg_port/bench"
+
+"$obs" sql >"$work/outbox.sql"
+psql_ -d bench -f "$work/outbox.sql" >/dev/null
+psql_ -d bench >/dev/null <<'SQL'
+-- Two identical order tables: one raises the classic pg_notify event (notify mode, raw LISTEN,
+-- Node.js bridges), one writes the transactional outbox through capture() (outbox mode).
+-- "timestamp" is clock_timestamp() at insert: the start of every latency figure.
+CREATE TABLE bench_notify (
+    id         bigserial PRIMARY KEY,
+    customer   text NOT NULL,
+    status     text NOT NULL,
+    total      numeric(12, 2) NOT NULL,
+    note       text,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE bench_outbox (LIKE bench_notify INCLUDING ALL);
+CREATE FUNCTION bench_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('bench_events', json_build_object(
+        'id',          'n' || NEW.id,
+        'entity_type', 'Order',
+        'operation',   TG_OP,
+        'entity_id',   NEW.id::text,
+        'timestamp',   to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'entity',      row_to_json(NEW))::text);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER bench_notify_event AFTER INSERT ON bench_notify
+    FOR EACH ROW EXECUTE FUNCTION bench_notify_event();
+CREATE TRIGGER bench_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON bench_outbox
+    FOR EACH ROW EXECUTE FUNCTION fraiseql_observer.capture('Order');
+SQL
+
+# The receiver every contender posts to.
+recv_port=$("$eb" free-port)
+start receiver "$eb" receive --port "$recv_port"
+wait_until 10 receiver "$receiver_pid" curl -sf "http://127.0.0.1:$recv_port/stats"
+hook_url="http://127.0.0.1:$recv_port/hook"
+
+results=${results:-$work/results.tsv}
+: >"$results"
+full=(--connections 4 --rows-per-tx 100)
+paced=(--connections 2 --rows-per-tx 10 --rate "$paced_rate")
+
+# --- raw limits of each stage -----------------------------------------------------------------
+log "raw NOTIFY->LISTEN ($n_full events)"
+"$eb" raw-listen --conninfo "$conninfo" --table bench_notify --channel bench_events --events "$n_full" "${full[@]}" \
+  --label "raw: INSERT + pg_notify trigger -> LISTEN (libpq)" --kind raw:listen --results "$results" >/dev/null
+log "raw outbox INSERT ($n_full events)"
+"$eb" raw-insert --conninfo "$conninfo" --table bench_outbox --events "$n_full" "${full[@]}" \
+  --label "raw: INSERT + outbox capture() trigger" --kind raw:outbox-insert --results "$results" >/dev/null
+psql_ -d bench -c "TRUNCATE fraiseql_observer.outbox" >/dev/null
+log "raw js_PublishAsync + Fetch/Ack ($n_raw_nats events)"
+"$eb" raw-publish --nats-url "$nats_url" --stream raw_bench --subject-prefix raw.bench --events "$n_raw_nats" --window 1000 \
+  --label "raw: cnats js_PublishAsync, msg-id, window 1000" --kind raw:publish --results "$results" >/dev/null
+"$eb" raw-fetch --nats-url "$nats_url" --stream raw_bench --subject-prefix raw.bench --events "$n_raw_nats" --batch 500 \
+  --delete-stream --label "raw: cnats Fetch(500) + Ack" --kind raw:fetch --results "$results" >/dev/null
+log "raw curl-multi POST ($n_raw_post events)"
+"$eb" raw-post --receiver-port "$recv_port" --events "$n_raw_post" --concurrency 32 \
+  --label "raw: libcurl multi POST, 32 in flight" --kind raw:post --results "$results" >/dev/null
+
+# --- fraiseql-observer ------------------------------------------------------------------------
+observer_config() { # observer_config MODE
+  cat <<EOF
+[observer]
+metrics_listen = "127.0.0.1:\${BENCH_METRICS_PORT}"
+log_level = "warn"
+
+[sources.db]
+plugin   = "pg_listen"
+conninfo = "\${DATABASE_URL}"
+mode     = "$1"
+$([ "$1" = notify ] && echo 'channels = ["bench_events"]')
+
+[transport]
+transport = "nats"
+
+[transport.nats]
+url            = "\${NATS_URL}"
+stream_name    = "bench_observer_$1"
+subject_prefix = "bench.observer.$1"
+consumer_name  = "bench_observer_$1"
+dlq_prefix     = "bench.dlq.$1"
+
+[actions.hook]
+plugin = "webhook"
+url    = "\${WEBHOOK_URL}"
+
+[[pipelines]]
+name    = "bench"
+source  = "db"
+actions = ["hook"]
+EOF
+}
+
+for mode in notify outbox; do
+  table=bench_$mode
+  observer_config "$mode" >"$work/observer-$mode.toml"
+  metrics_port=$("$eb" free-port)
+  log "fraiseql-observer, $mode mode"
+  start "observer_$mode" env BENCH_METRICS_PORT="$metrics_port" DATABASE_URL="$conninfo" NATS_URL="$nats_url" \
+    WEBHOOK_URL="$hook_url" "$obs" run -c "$work/observer-$mode.toml"
+  pid_var="observer_${mode}_pid"; opid=${!pid_var}
+  wait_until 30 "observer ($mode) readiness" "$opid" curl -sf "http://127.0.0.1:$metrics_port/readyz"
+  log "  full speed ($n_full events)"
+  "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" --receiver-port "$recv_port" \
+    --pids "$opid" --label "fraiseql-observer $mode, full speed" --kind "observer:$mode:full" --results "$results" >/dev/null
+  log "  paced $paced_rate/s ($n_paced events)"
+  "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
+    --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" >/dev/null
+  forget "$opid"
+done
+
+# --- the hand-written Node.js bridge ----------------------------------------------------------
+bridge="$root/bench/node/bridge.js"
+for mode in naive pipelined; do
+  n=$n_node_naive; [ "$mode" = pipelined ] && n=$n_node_piped
+  stream="bench_node_$mode"; prefix="bench.node.$mode"
+  log "Node.js bridge, $mode ($n events)"
+  node "$bridge" setup --nats "$nats_url" --stream "$stream" --prefix "$prefix" --durable "${stream}_worker" \
+    >"$work/node-setup-$mode.log" 2>&1
+  rm -f "$work/pub-$mode.ready" "$work/work-$mode.ready"
+  start "node_pub_$mode" node "$bridge" publisher --mode "$mode" --pg "$pg_url" --channel bench_events \
+    --nats "$nats_url" --prefix "$prefix" --window 1000 --ready-file "$work/pub-$mode.ready"
+  ppid_var="node_pub_${mode}_pid"; npub=${!ppid_var}
+  start "node_work_$mode" node "$bridge" worker --mode "$mode" --nats "$nats_url" --stream "$stream" \
+    --durable "${stream}_worker" --url "$hook_url" --batch 500 --concurrency 32 --ready-file "$work/work-$mode.ready"
+  wpid_var="node_work_${mode}_pid"; nwork=${!wpid_var}
+  wait_until 30 "Node.js publisher" "$npub" test -f "$work/pub-$mode.ready"
+  wait_until 30 "Node.js worker" "$nwork" test -f "$work/work-$mode.ready"
+  "$eb" drive --conninfo "$conninfo" --table bench_notify --events "$n" "${full[@]}" --receiver-port "$recv_port" \
+    --pids "$npub,$nwork" --timeout-secs 180 --label "Node.js bridge ($mode), full speed" --kind "node:$mode" \
+    --results "$results" >/dev/null
+  if [ "$mode" = pipelined ]; then
+    log "  paced $paced_rate/s ($n_paced events)"
+    "$eb" drive --conninfo "$conninfo" --table bench_notify --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
+      --pids "$npub,$nwork" --label "Node.js bridge ($mode), paced" --kind "node:$mode:paced" --results "$results" >/dev/null
+  fi
+  forget "$npub"; forget "$nwork"
+done
+
+# --- the table --------------------------------------------------------------------------------
+echo
+echo "fraiseql-observer end-to-end benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+"$eb" table --results "$results"
+
+if [ "$plugin_benches" = 1 ]; then
+  for b in nats pg webhook; do
+    if [ -x "$root/bench/$b/run.sh" ]; then
+      echo; echo "=== bench/$b/run.sh"
+      "$root/bench/$b/run.sh" "$build" || log "bench/$b/run.sh failed"
+    fi
+  done
+fi
