@@ -56,7 +56,13 @@ std::string MemoryLog::admin(std::string_view request_json) {
     };
 
     if (op == "status") {
+        // Like the nats transport, {"consumer": name} also answers that one group as an object
+        // (what `fraiseql-observer status` prints); null when it does not exist.
+        const std::string wanted = req.contains("consumer") && req["consumer"].is_string()
+                                       ? req["consumer"].get<std::string>()
+                                       : std::string();
         json consumers = json::array();
+        json one = nullptr;
         for (const auto &[name, g] : groups_) {
             uint64_t redelivered_now = 0, in_flight = 0;
             for (const auto &[seq, u] : g->unsettled) {
@@ -72,6 +78,7 @@ std::string MemoryLog::admin(std::string_view request_json) {
                                      {"in_flight", in_flight},
                                      {"redelivered", redelivered_now},
                                      {"redeliveries_total", g->redelivered}});
+            if (name == wanted) one = consumers.back();
         }
         return json{{"transport", "memory"},
                     {"messages", log_.size()},
@@ -79,6 +86,7 @@ std::string MemoryLog::admin(std::string_view request_json) {
                     {"capacity", config_.capacity},
                     {"last_seq", last_seq_},
                     {"consumers", consumers},
+                    {"consumer", one},
                     {"dlq_depth", dlq_.size()},
                     {"dlq", {{"depth", dlq_.size()}, {"capacity", config_.dead_letter_capacity}}}}
             .dump();

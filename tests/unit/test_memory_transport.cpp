@@ -126,6 +126,11 @@ TEST_F(MemoryTransport, publishes_and_delivers_each_event_once_with_delivery_cou
     EXPECT_EQ(st["consumers"][0]["pending"], 0);
     EXPECT_EQ(st["consumers"][0]["ack_pending"], 0);
     EXPECT_EQ(st["consumers"][0]["redelivered"], 0);
+    EXPECT_TRUE(st["consumer"].is_null());
+    json one = admin(*t, {{"op", "status"}, {"consumer", "worker"}})["consumer"];
+    EXPECT_EQ(one["name"], "worker");
+    EXPECT_EQ(one["pending"], 0);
+    EXPECT_TRUE(admin(*t, {{"op", "status"}, {"consumer", "nobody"}})["consumer"].is_null());
     EXPECT_EQ(h.metric("events_published_total", {{"transport", "mem"}}), 100.0);
     EXPECT_EQ(h.metric("consumer_pending", {{"pipeline", "orders"}}), 0.0);
     EXPECT_EQ(h.metric("consumer_ack_pending", {{"pipeline", "orders"}}), 0.0);
