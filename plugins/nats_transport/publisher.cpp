@@ -71,9 +71,11 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
     }
     {
         std::unique_lock lk(mu_);
+        ++window_waiters_;
         window_cv_.wait(lk, [&] {
             return stopping_ || static_cast<int64_t>(pending_.size()) < config_.publish_window;
         });
+        --window_waiters_;
         if (stopping_) {
             lk.unlock();
             natsMsg_Destroy(msg);
@@ -157,8 +159,12 @@ void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &
         done = std::move(it->second.done);
         started = it->second.started;
         pending_.erase(it);
+        // A blocked publisher is woken once the window drained a little (1/16), not for every
+        // PubAck: one wake-up per slot would cost a context switch per event.
+        int64_t low_mark = config_.publish_window - std::max<int64_t>(1, config_.publish_window / 16);
+        if (window_waiters_ > 0 && static_cast<int64_t>(pending_.size()) <= low_mark)
+            window_cv_.notify_all();
     }
-    window_cv_.notify_one();
     natsMsg_Destroy(msg);
     if (kind == FOBS_OUTCOME_OK) {
         published_.add(1);
@@ -199,7 +205,9 @@ void Publisher::stop(std::chrono::milliseconds grace) {
         }
         // Let what is in flight reach its PubAck first (SPEC section 8: outstanding publishes
         // are confirmed before exit).
+        ++window_waiters_;
         window_cv_.wait_for(lk, grace, [&] { return pending_.empty() && retries_.empty(); });
+        --window_waiters_;
         stopping_ = true;
     }
     retry_cv_.notify_all();

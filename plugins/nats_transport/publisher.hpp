@@ -61,7 +61,8 @@ class Publisher {
     sdk::Metric published_, duration_;
 
     mutable std::mutex mu_;
-    std::condition_variable window_cv_; // signalled when a slot frees up
+    std::condition_variable window_cv_; // signalled when the window drained below its low mark
+    int window_waiters_ = 0;            // threads waiting on window_cv_, under mu_
     std::condition_variable retry_cv_;
     std::unordered_map<natsMsg *, Pending> pending_;
     std::multimap<std::chrono::steady_clock::time_point, natsMsg *> retries_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -32,6 +33,38 @@ struct Delivery {
     bool abandoned = false;             // close() gave up waiting and nak'ed it (under mu)
 };
 
+// Reads delivery count and stream sequence from the ack reply subject, as natsMsg_GetMetaData
+// would, without its allocations: "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>
+// .<pending>" (9 tokens) or the newer "$JS.ACK.<domain>.<account hash>.<stream>.<consumer>
+// .<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]" (11-12 tokens).
+bool parse_ack_reply(const char *reply, uint64_t &delivered, uint64_t &stream_seq) {
+    if (!reply || std::strncmp(reply, "$JS.ACK.", 8) != 0) return false;
+    std::string_view r(reply);
+    std::string_view tokens[16];
+    size_t n = 0, start = 0;
+    while (n < 16) {
+        size_t dot = r.find('.', start);
+        tokens[n++] = r.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    size_t base;
+    if (n == 9) base = 4;                 // delivered is token 4
+    else if (n == 11 || n == 12) base = 6;
+    else return false;
+    auto num = [](std::string_view t, uint64_t &out) {
+        if (t.empty()) return false;
+        uint64_t v = 0;
+        for (char c : t) {
+            if (c < '0' || c > '9') return false;
+            v = v * 10 + static_cast<uint64_t>(c - '0');
+        }
+        out = v;
+        return true;
+    };
+    return num(tokens[base], delivered) && num(tokens[base + 1], stream_seq);
+}
+
 } // namespace
 
 struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
@@ -53,7 +86,9 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     natsSubscription *adv_term = nullptr;
 
     std::mutex mu;
-    std::condition_variable cv;
+    std::condition_variable cv;      // room freed / all settled (fetch thread, close)
+    std::condition_variable tick_cv; // wakes the ticker early (close only)
+    int space_waiters = 0;           // threads waiting on `cv`, under mu
     std::unordered_set<Delivery *> outstanding;
     std::atomic<bool> running{false};
     std::thread fetch_thread, ticker_thread;
@@ -149,7 +184,8 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         std::lock_guard lk(mu);
         bool was_abandoned = d->abandoned;
         outstanding.erase(d);
-        cv.notify_all();
+        // Waking waiters costs a syscall per message; only do it when someone waits.
+        if (space_waiters > 0) cv.notify_all();
         return !was_abandoned;
     }
 
@@ -222,11 +258,13 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         d->token.complete = &Core::on_complete;
         d->core = shared_from_this();
         d->msg = msg;
-        jsMsgMetaData *meta = nullptr;
-        if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
-            d->seq = meta->Sequence.Stream;
-            d->delivery_count = meta->NumDelivered;
-            jsMsgMetaData_Destroy(meta);
+        if (!parse_ack_reply(natsMsg_GetReply(msg), d->delivery_count, d->seq)) {
+            jsMsgMetaData *meta = nullptr;
+            if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
+                d->seq = meta->Sequence.Stream;
+                d->delivery_count = meta->NumDelivered;
+                jsMsgMetaData_Destroy(meta);
+            }
         }
         d->touched = clock_type::now();
         return d;
@@ -238,13 +276,13 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
                               static_cast<size_t>(natsMsg_GetDataLength(d->msg)));
         std::string_view entity, operation;
         split_subject(subject, config.subject_prefix, entity, operation);
+        // The body's id is the event id (a replayed DLQ entry's Nats-Msg-Id is
+        // "<id>:replay:<seq>"); the header is the fallback for bodies without one. The body
+        // first also spares cnats' header parsing on the hot path.
+        d->id = unescape_json_string(top_level_string(body, "id"));
         const char *hdr_id = nullptr;
-        if (natsMsgHeader_Get(d->msg, "Nats-Msg-Id", &hdr_id) == NATS_OK && hdr_id) {
+        if (d->id.empty() && natsMsgHeader_Get(d->msg, "Nats-Msg-Id", &hdr_id) == NATS_OK && hdr_id)
             d->id = hdr_id;
-            // A replayed DLQ entry carries "<id>:replay:<seq>"; the event id is the body's.
-            if (d->id.find(':') != std::string::npos) d->id.clear();
-        }
-        if (d->id.empty()) d->id = unescape_json_string(top_level_string(body, "id"));
         std::string entity_id = unescape_json_string(top_level_string(body, "entity_id"));
         std::string source = unescape_json_string(top_level_string(body, "source"));
         fobs_event ev{};
@@ -270,8 +308,10 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
             int batch = static_cast<int>(config.fetch_batch);
             {
                 std::unique_lock lk(mu);
+                ++space_waiters;
                 cv.wait_for(lk, std::chrono::milliseconds(100),
                             [&] { return !running.load() || outstanding.size() < limit; });
+                --space_waiters;
                 if (!running.load()) break;
                 if (outstanding.size() >= limit) continue;
                 batch = static_cast<int>(std::min<size_t>(batch, limit - outstanding.size()));
@@ -333,7 +373,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         auto next_gauges = clock_type::now();
         std::unique_lock lk(mu);
         while (running.load()) {
-            cv.wait_for(lk, std::chrono::milliseconds(
+            tick_cv.wait_for(lk, std::chrono::milliseconds(
                                 std::clamp<int64_t>(keepalive_ms.load() / 4, 20, 1000)));
             if (!running.load()) break;
             auto now = clock_type::now();
@@ -413,7 +453,10 @@ void PullConsumer::close() noexcept {
     {
         std::unique_lock lk(c.mu);
         auto limit = std::chrono::milliseconds(std::min<int64_t>(c.ack_wait_ms.load(), 30'000));
-        if (!c.cv.wait_for(lk, limit, [&] { return c.outstanding.empty(); })) {
+        ++c.space_waiters;
+        bool settled = c.cv.wait_for(lk, limit, [&] { return c.outstanding.empty(); });
+        --c.space_waiters;
+        if (!settled) {
             c.host.warn("consumer " + c.options.consumer_name + " closed with " +
                         std::to_string(c.outstanding.size()) +
                         " event(s) still unsettled; handing them back for redelivery");
@@ -424,7 +467,7 @@ void PullConsumer::close() noexcept {
             c.outstanding.clear();
         }
     }
-    c.cv.notify_all();
+    c.tick_cv.notify_all();
     if (c.ticker_thread.joinable()) c.ticker_thread.join();
     for (natsSubscription **adv : {&c.adv_max, &c.adv_term}) {
         if (!*adv) continue;
