@@ -128,6 +128,14 @@ std::string Connection::connect() {
                           options_.conninfo.c_str(), nullptr};
     conn_ = PQconnectStartParams(keys, vals, 1);
     if (!conn_) return "out of memory";
+    // Plugins never write to stdout/stderr: notices go to the reader's logger (or nowhere).
+    PQsetNoticeProcessor(
+        conn_,
+        [](void *arg, const char *message) {
+            auto *self = static_cast<Connection *>(arg);
+            if (self->options_.on_notice && message) self->options_.on_notice(trim(message));
+        },
+        this);
     if (PQstatus(conn_) == CONNECTION_BAD) {
         std::string e = trim(PQerrorMessage(conn_));
         close();

@@ -81,6 +81,8 @@ class Connection {
         std::chrono::milliseconds connect_timeout{10000};
         std::chrono::milliseconds statement_timeout{30000}; // also bounds client-side waits
         std::string application_name = "fraiseql-observer";
+        /// Server notices and asynchronous messages (libpq would print them to stderr).
+        std::function<void(std::string_view)> on_notice;
     };
     Connection(Options options, const Waker *waker, const std::atomic<bool> *stopping);
     ~Connection();

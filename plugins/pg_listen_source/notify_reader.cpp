@@ -197,6 +197,7 @@ void NotifyReader::run() {
     opts.conninfo = config_.conninfo;
     opts.connect_timeout = config_.connect_timeout;
     opts.statement_timeout = config_.statement_timeout;
+    opts.on_notice = [this](std::string_view m) { host_.info(std::string("server: ") + std::string(m)); };
     Connection conn(opts, &tracker_->waker, &stopping_);
     Backoff backoff(config_.reconnect_min, config_.reconnect_max);
     const std::string where = describe_conninfo(config_.conninfo);

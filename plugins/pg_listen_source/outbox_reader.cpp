@@ -204,20 +204,24 @@ std::string OutboxReader::setup_session(Connection &conn) {
     if (!r.ok()) return "SET synchronous_commit failed: " + r.error();
     r = conn.exec("LISTEN " + quote_ident(wakeup_channel(config_.schema)));
     if (!r.ok()) return "LISTEN failed: " + r.error();
+    r = conn.exec("SELECT txid::text, seq FROM " + checkpoint_table_ + " WHERE source = $1", {source_name_});
+    if (!r.ok()) {
+        report_error(conn, "reading the checkpoint", r.error(), r.sqlstate());
+        return "reading the checkpoint failed: " + r.error();
+    }
+    Position durable;
+    if (r.rows() == 1) durable = Position{to_number<uint64_t>(r.value(0, 0)), to_number<int64_t>(r.value(0, 1))};
     if (!cursor_loaded_) {
-        r = conn.exec("SELECT txid::text, seq FROM " + checkpoint_table_ + " WHERE source = $1",
-                      {source_name_});
-        if (!r.ok()) {
-            report_error(conn, "reading the checkpoint", r.error(), r.sqlstate());
-            return "reading the checkpoint failed: " + r.error();
-        }
+        cursor_ = durable;
+        cursor_loaded_ = true;
         if (r.rows() == 1) {
-            cursor_ = Position{to_number<uint64_t>(r.value(0, 0)), to_number<int64_t>(r.value(0, 1))};
             std::lock_guard lk(status_mu_);
             have_checkpoint_ = true;
-            checkpoint_ = cursor_;
+            checkpoint_ = durable;
         }
-        cursor_loaded_ = true;
+    } else if (durable < cursor_) {
+        replaying_ = true;
+        replay_from_ = durable;
     }
     installed_ = true;
     return "";
@@ -228,6 +232,7 @@ void OutboxReader::run() {
     opts.conninfo = config_.conninfo;
     opts.connect_timeout = config_.connect_timeout;
     opts.statement_timeout = config_.statement_timeout;
+    opts.on_notice = [this](std::string_view m) { host_.info(std::string("server: ") + std::string(m)); };
     Connection conn(opts, &window_->waker, &stopping_);
     Backoff backoff(config_.reconnect_min, config_.reconnect_max);
     const std::string where = describe_conninfo(config_.conninfo);
@@ -299,7 +304,18 @@ void OutboxReader::run() {
 bool OutboxReader::step(Connection &conn) {
     if (!flush(conn, false)) return false;
     reemit_due();
-    if (need_read_ || steady_clock::now() >= next_poll_) {
+    if (replaying_) {
+        std::lock_guard lk(window_->mu);
+        if (window_->entries.empty()) {
+            replaying_ = false;
+            cursor_ = replay_from_;
+            need_read_ = true;
+            host_.info("reading again from the durable checkpoint (txid " + std::to_string(cursor_.txid) + " seq " +
+                       std::to_string(cursor_.seq) + "): rows confirmed just before the connection loss may come "
+                       "back and are published again with the same event ids");
+        }
+    }
+    if (!replaying_ && (need_read_ || steady_clock::now() >= next_poll_)) {
         if (!read_batch(conn)) return false;
     }
     if (steady_clock::now() >= next_backlog_) {
@@ -356,11 +372,14 @@ bool OutboxReader::flush(Connection &conn, bool force) {
     for (const auto *e : rejected)
         sql += "UPDATE " + table_ + " SET state = 'rejected', reason = " + conn.escape_literal(e->reason) +
                " WHERE seq = " + std::to_string(e->pos.seq) + ";";
-    sql += "INSERT INTO " + checkpoint_table_ + " (source, txid, seq, updated_at) VALUES (" +
-           conn.escape_literal(source_name_) + ", '" + std::to_string(last.txid) + "'::xid8, " +
-           std::to_string(last.seq) +
-           ", clock_timestamp()) ON CONFLICT (source) DO UPDATE SET txid = EXCLUDED.txid, seq = "
-           "EXCLUDED.seq, updated_at = EXCLUDED.updated_at";
+    // While replaying, the checkpoint stays where the server has it durably, so a crash of ours
+    // now still re-reads the rows that may have come back.
+    if (!replaying_)
+        sql += "INSERT INTO " + checkpoint_table_ + " (source, txid, seq, updated_at) VALUES (" +
+               conn.escape_literal(source_name_) + ", '" + std::to_string(last.txid) + "'::xid8, " +
+               std::to_string(last.seq) +
+               ", clock_timestamp()) ON CONFLICT (source) DO UPDATE SET txid = EXCLUDED.txid, seq = "
+               "EXCLUDED.seq, updated_at = EXCLUDED.updated_at";
     auto r = conn.exec(sql);
     if (!r.ok()) {
         report_error(conn, "recording confirmed outbox rows", r.error(), r.sqlstate());
@@ -376,8 +395,10 @@ bool OutboxReader::flush(Connection &conn, bool force) {
     }
     last_flush_ = steady_clock::now();
     std::lock_guard lk(status_mu_);
-    have_checkpoint_ = true;
-    checkpoint_ = last;
+    if (!replaying_) {
+        have_checkpoint_ = true;
+        checkpoint_ = last;
+    }
     if (rejected_rows_ >= 0) rejected_rows_ += static_cast<int64_t>(rejected.size());
     return true;
 }
@@ -393,9 +414,11 @@ bool OutboxReader::read_batch(Connection &conn) {
     // Only rows of transactions below the snapshot's xmin are final: every transaction that
     // could still add a row sorting before them has ended. pg_current_snapshot() is the
     // statement's own snapshot, so visibility and the xmin test agree.
-    auto r = conn.exec("SELECT seq, txid::text, payload::text FROM " + table_ +
-                           " WHERE state = 'pending' AND txid < pg_snapshot_xmin(pg_current_snapshot())"
-                           " AND (txid, seq) > ($1::xid8, $2::bigint) ORDER BY txid, seq LIMIT $3",
+    // Careful: the output columns are text, so ORDER BY names the table's columns explicitly (a
+    // bare "txid" would sort by the text output column: '1000' < '729').
+    auto r = conn.exec("SELECT o.seq, o.txid::text, o.payload::text, pg_snapshot_xmin(pg_current_snapshot())::text FROM " +
+                           table_ + " AS o WHERE o.state = 'pending' AND o.txid < pg_snapshot_xmin(pg_current_snapshot())"
+                           " AND (o.txid, o.seq) > ($1::xid8, $2::bigint) ORDER BY o.txid, o.seq LIMIT $3",
                        {std::to_string(cursor_.txid), std::to_string(cursor_.seq), std::to_string(limit)});
     if (!r.ok()) {
         report_error(conn, "reading the outbox", r.error(), r.sqlstate());
@@ -404,6 +427,10 @@ bool OutboxReader::read_batch(Connection &conn) {
     next_poll_ = steady_clock::now() + config_.poll_interval;
     int rows = r.rows();
     need_read_ = static_cast<size_t>(rows) == limit;
+    if (rows > 0 && host_.log_enabled(FOBS_LOG_DEBUG))
+        host_.debug("read " + std::to_string(rows) + " rows after (" + std::to_string(cursor_.txid) + "," + std::to_string(cursor_.seq) +
+                    "): first txid " + std::string(r.value(0, 1)) + " seq " + std::string(r.value(0, 0)) + ", last txid " +
+                    std::string(r.value(rows - 1, 1)) + " seq " + std::string(r.value(rows - 1, 0)) + ", xmin " + std::string(r.value(0, 3)));
     for (int i = 0; i < rows && !stopping_; ++i) {
         Position pos{to_number<uint64_t>(r.value(i, 1)), to_number<int64_t>(r.value(i, 0))};
         const std::string *payload;

@@ -36,6 +36,7 @@ class OutboxReader final : public Reader {
     struct Position {
         uint64_t txid = 0;
         int64_t seq = 0;
+        bool operator<(const Position &o) const { return txid < o.txid || (txid == o.txid && seq < o.seq); }
     };
 
     void run();
@@ -68,6 +69,11 @@ class OutboxReader final : public Reader {
     bool cursor_loaded_ = false;
     Position cursor_;               // last row read (handed over)
     bool need_read_ = true;         // a wake-up arrived or the last batch was full
+    // After a reconnect the durable checkpoint may lie behind the cursor: the server may have
+    // lost our last (asynchronously committed) deletes, so confirmed rows can be back. The
+    // reader then lets the window drain, and reads again from the durable checkpoint.
+    bool replaying_ = false;
+    Position replay_from_;
     std::chrono::steady_clock::time_point next_poll_{};
     std::chrono::steady_clock::time_point next_backlog_{};
     std::chrono::steady_clock::time_point last_flush_{};
