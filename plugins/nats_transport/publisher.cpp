@@ -9,11 +9,8 @@ using clock_type = std::chrono::steady_clock;
 Publisher::Publisher(std::shared_ptr<Link> link, const NatsConfig &config, sdk::Host host,
                      std::function<bool()> ready)
     : link_(std::move(link)), config_(config), host_(host), ready_(std::move(ready)) {
-    sdk::Labels labels{{"transport", std::string(host_.component_name())}};
-    published_ = host_.counter("events_published_total",
-                               "Events stored durably by the transport (PubAck received)", labels);
-    duration_ = host_.histogram("publish_duration_seconds",
-                                "Time from publish to PubAck, retries included", labels);
+    // events_published_total / publish_duration_seconds are the host's (per pipeline, from
+    // hand-over to this completion); registering them here too would clash with its labels.
 }
 
 Publisher::~Publisher() {
@@ -84,7 +81,6 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
         }
         Pending &p = pending_[msg];
         p.done = std::move(done);
-        p.started = started;
     }
     send(msg);
 }
@@ -148,7 +144,6 @@ void Publisher::attempt_failed(natsMsg *msg, const std::string &why) {
 
 void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &reason) {
     sdk::Completion done;
-    clock_type::time_point started;
     {
         std::lock_guard lk(mu_);
         auto it = pending_.find(msg);
@@ -157,7 +152,6 @@ void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &
             return;
         }
         done = std::move(it->second.done);
-        started = it->second.started;
         pending_.erase(it);
         // A blocked publisher is woken once the window drained a little (1/16), not for every
         // PubAck: one wake-up per slot would cost a context switch per event.
@@ -167,8 +161,6 @@ void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &
     }
     natsMsg_Destroy(msg);
     if (kind == FOBS_OUTCOME_OK) {
-        published_.add(1);
-        duration_.observe(std::chrono::duration<double>(clock_type::now() - started).count());
         done.ok();
     } else {
         host_.warn(reason);

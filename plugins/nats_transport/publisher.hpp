@@ -40,7 +40,6 @@ class Publisher {
     struct Pending {
         sdk::Completion done;
         int64_t attempts = 0;
-        std::chrono::steady_clock::time_point started;
         std::string last_error;
     };
 
@@ -58,7 +57,6 @@ class Publisher {
     sdk::Host host_;
     std::function<bool()> ready_;
     jsCtx *js_ = nullptr;
-    sdk::Metric published_, duration_;
 
     mutable std::mutex mu_;
     std::condition_variable window_cv_; // signalled when the window drained below its low mark
