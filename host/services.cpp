@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <chrono>
@@ -87,6 +87,30 @@ class LineFormatter final : public spdlog::formatter {
     bool json_;
 };
 
+// Keeps formatted lines for tests. Formats at once, on the logging thread, so the line carries
+// the thread's current event id like the other sinks' lines.
+class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
+  public:
+    std::vector<std::string> lines() {
+        std::lock_guard lock(mutex_);
+        return lines_;
+    }
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override {
+        spdlog::memory_buf_t buf;
+        formatter_->format(msg, buf);
+        std::string line(buf.data(), buf.size());
+        if (!line.empty() && line.back() == '\n') line.pop_back();
+        if (lines_.size() >= 100000) lines_.erase(lines_.begin(), lines_.begin() + 50000);
+        lines_.push_back(std::move(line));
+    }
+    void flush_() override {}
+
+  private:
+    std::vector<std::string> lines_;
+};
+
 spdlog::level::level_enum parse_level(const std::string &s) {
     if (s == "trace") return spdlog::level::trace;
     if (s == "debug") return spdlog::level::debug;
@@ -100,7 +124,7 @@ spdlog::level::level_enum parse_level(const std::string &s) {
 struct Services::Impl {
     std::mutex mu;
     std::shared_ptr<spdlog::sinks::sink> out;
-    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> capture;
+    std::shared_ptr<CaptureSink> capture;
     std::unordered_map<std::string, std::shared_ptr<spdlog::logger>> loggers;
 };
 
@@ -137,7 +161,7 @@ void Services::log(const std::string &name, int level, std::string_view message,
 void Services::capture_logs(bool on) {
     std::lock_guard lock(impl_->mu);
     if (on && !impl_->capture) {
-        impl_->capture = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100000);
+        impl_->capture = std::make_shared<CaptureSink>();
         impl_->capture->set_formatter(std::make_unique<LineFormatter>(log_.format == "json"));
         impl_->capture->set_level(spdlog::level::trace);
         for (auto &[n, l] : impl_->loggers) l->sinks().push_back(impl_->capture);
@@ -147,7 +171,7 @@ void Services::capture_logs(bool on) {
 std::vector<std::string> Services::captured_logs() const {
     std::lock_guard lock(impl_->mu);
     if (!impl_->capture) return {};
-    return impl_->capture->last_formatted();
+    return impl_->capture->lines();
 }
 
 } // namespace fraiseql_observer::host

@@ -13,9 +13,10 @@ namespace {
 using nlohmann::json;
 using sdk::ConfigError;
 
-constexpr std::array<std::string_view, 7> known_keys = {
+constexpr std::array<std::string_view, 8> known_keys = {
     "capacity",        "max_deliver",          "ack_wait_ms",       "backoff_ms",
-    "dedup_window_ms", "dead_letter_capacity", "publish_timeout_ms"};
+    "dedup_window_ms", "dead_letter_capacity", "publish_timeout_ms",
+    "drain_timeout_ms"};
 
 size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<size_t> row(b.size() + 1);
@@ -87,6 +88,7 @@ Config parse_config(std::string_view json_text) {
         else if (key == "dead_letter_capacity")
             c.dead_letter_capacity = uint64_t(integer(v, key, 0, 100'000'000));
         else if (key == "publish_timeout_ms") c.publish_timeout_ms = integer(v, key, 0, one_day_ms);
+        else if (key == "drain_timeout_ms") c.drain_timeout_ms = integer(v, key, 0, one_day_ms);
         else if (key == "backoff_ms") {
             if (!v.is_array())
                 throw ConfigError(key, "'backoff_ms' must be an array of integers (milliseconds)");

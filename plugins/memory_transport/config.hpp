@@ -15,6 +15,7 @@ struct Config {
     int64_t dedup_window_ms = 300000;       // same event id within the window is stored once
     uint64_t dead_letter_capacity = 10000;  // DLQ entries kept (oldest dropped beyond)
     int64_t publish_timeout_ms = 30000;     // how long a publish waits for space when full
+    int64_t drain_timeout_ms = 30000;       // on close, keep delivering what is held (0 = don't)
 };
 
 /// Parses the component's JSON config; throws sdk::ConfigError naming the key.

@@ -226,8 +226,12 @@ void MemoryLog::expire_deadlines(Group &g, Clock::time_point now) {
 std::optional<Delivery> MemoryLog::next_delivery(Group &g, ConsumerState &c) {
     std::unique_lock lock(mu_);
     for (;;) {
-        if (stopping_ || c.closing) return std::nullopt;
+        if (stopping_) return std::nullopt;
         const auto now = Clock::now();
+        if (c.closing) {
+            const bool work_left = log_.lower_bound(g.cursor) != log_.end() || !g.unsettled.empty();
+            if (!work_left || now >= c.drain_until) return std::nullopt;
+        }
         expire_deadlines(g, now);
         if (c.in_flight < c.max_in_flight) {
             // Redeliveries that are due come first.
@@ -281,6 +285,7 @@ std::optional<Delivery> MemoryLog::next_delivery(Group &g, ConsumerState &c) {
         if (!g.deadlines.empty()) wake = g.deadlines.begin()->first;
         if (c.in_flight < c.max_in_flight && !g.due.empty())
             wake = wake ? std::min(*wake, g.due.begin()->first) : g.due.begin()->first;
+        if (c.closing) wake = wake ? std::min(*wake, c.drain_until) : c.drain_until;
         if (wake) work_cv_.wait_until(lock, *wake);
         else work_cv_.wait(lock);
     }
@@ -381,6 +386,7 @@ void MemoryLog::settle(Group &g, uint64_t seq, uint64_t generation, const fobs_o
 void MemoryLog::request_close(ConsumerState &c) {
     std::lock_guard lock(mu_);
     c.closing = true;
+    c.drain_until = Clock::now() + std::chrono::milliseconds(config_.drain_timeout_ms);
     work_cv_.notify_all();
 }
 

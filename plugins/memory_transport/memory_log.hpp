@@ -50,6 +50,9 @@ struct ConsumerState {
     uint32_t max_in_flight = 1024;
     uint32_t in_flight = 0;
     bool closing = false;
+    // Closing drains: the events this process holds exist nowhere else, so a closing consumer
+    // keeps delivering its group's remaining work until done or this deadline.
+    std::chrono::steady_clock::time_point drain_until{};
 };
 
 /// A named durable consumer: every consumer opened with the same name shares it.

@@ -575,7 +575,8 @@ TEST_F(MemoryTransport, close_waits_for_outstanding_tokens_completed_meanwhile) 
 }
 
 TEST_F(MemoryTransport, close_with_tokens_never_completed_returns_and_redelivers_on_reopen) {
-    auto t = make(R"({"ack_wait_ms": 300})");
+    // Without draining (drain_timeout_ms = 0) closing only waits for outstanding tokens.
+    auto t = make(R"({"ack_wait_ms": 300, "drain_timeout_ms": 0})");
     Recorder first;
     std::promise<const fobs_completion *> lost;
     first.on_deliver = [&](const host::EventData &, sdk::Completion done) {
@@ -599,6 +600,40 @@ TEST_F(MemoryTransport, close_with_tokens_never_completed_returns_and_redelivers
     EXPECT_EQ(second.snapshot()[0].event.delivery_count, 2u);
     EXPECT_TRUE(fobs_test::eventually(
         [&] { return admin(*t, {{"op", "status"}})["messages"] == 0; }, 2s));
+}
+
+TEST_F(MemoryTransport, close_drains_what_is_held_including_due_redeliveries) {
+    auto t = make(R"({"backoff_ms": [100], "drain_timeout_ms": 10000})");
+    std::atomic<int> seen{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    // The consumer is slow: it holds the first delivery until close() has begun, and every
+    // event fails once before it succeeds.
+    Recorder r;
+    r.on_deliver = [&](const host::EventData &e, sdk::Completion done) {
+        if (seen++ == 0) {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return release; });
+        }
+        if (e.delivery_count == 1) done.retry("once more");
+        else done.ok();
+    };
+    auto c = t->open_consumer(spec("worker", 1), r.fn());
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(t->publish_sync(fobs_test::make_event(id_of(i))).kind, FOBS_OUTCOME_OK);
+    ASSERT_TRUE(r.wait_for(1));
+    std::thread closer([&] { c->close(); });
+    std::this_thread::sleep_for(50ms);
+    {
+        std::lock_guard lock(mu);
+        release = true;
+    }
+    cv.notify_all();
+    closer.join();
+    // Everything held was delivered (twice each: the retry was due during the drain).
+    EXPECT_EQ(r.size(), 40u);
+    EXPECT_EQ(admin(*t, {{"op", "status"}})["messages"], 0);
 }
 
 TEST_F(MemoryTransport, stop_with_an_open_consumer_ends_deliveries_and_close_is_quick) {

@@ -351,7 +351,7 @@ namespace detail {
 inline void copy_text(char *dst, size_t cap, std::string_view s) noexcept {
     if (!dst || cap == 0) return;
     size_t n = s.size() < cap - 1 ? s.size() : cap - 1;
-    std::memcpy(dst, s.data(), n);
+    if (n) std::memcpy(dst, s.data(), n);
     dst[n] = '\0';
 }
 
