@@ -425,6 +425,35 @@ TEST_F(PgOutbox, status_without_start_reads_the_database_and_a_missing_outbox_is
     EXPECT_TRUE(st["checkpoint"].is_null());
 }
 
+TEST_F(PgOutbox, several_sources_and_schemas_run_side_by_side_in_one_process) {
+    install();
+    install("second_box");
+    Recorder second, notes;
+    auto a = h_.source("pg_listen", config(), "first");
+    auto b = h_.source("pg_listen", config(R"(,"schema":"second_box")"), "second");
+    auto n = h_.source("pg_listen", R"({"conninfo":")" + pg_->conninfo(db_) + R"(","channels":["side_channel"]})", "third");
+    a->start(recorder_.fn());
+    b->start(second.fn());
+    n->start(notes.fn());
+    ASSERT_TRUE(wait_ready(*a) && wait_ready(*b) && wait_ready(*n));
+    pg_->exec("SELECT fraiseql_observer.emit('A', 'INSERT', g::text) FROM generate_series(1, 50) g; "
+              "SELECT second_box.emit('B', 'INSERT', g::text) FROM generate_series(1, 70) g; "
+              R"(SELECT pg_notify('side_channel', '{"entity_type":"C","operation":"INSERT","entity_id":"1"}'))", db_);
+    ASSERT_TRUE(fobs_test::eventually([&] { return recorder_.size() == 50 && second.size() == 70 && notes.size() == 1; }, 10s))
+        << recorder_.size() << " " << second.size() << " " << notes.size();
+    for (const auto &x : recorder_.records()) EXPECT_EQ(x.event.entity_type, "A");
+    for (const auto &x : second.records()) EXPECT_EQ(x.event.entity_type, "B");
+    EXPECT_EQ(notes.records()[0].event.entity_type, "C");
+    EXPECT_TRUE(fobs_test::eventually([&] {
+        return pg_->scalar("SELECT (SELECT count(*) FROM fraiseql_observer.outbox) + (SELECT count(*) FROM second_box.outbox)", db_) == "0";
+    }, 10s));
+    EXPECT_EQ(pg_->scalar("SELECT string_agg(source, ',' ORDER BY source) FROM fraiseql_observer.checkpoint", db_), "first");
+    EXPECT_EQ(pg_->scalar("SELECT string_agg(source, ',' ORDER BY source) FROM second_box.checkpoint", db_), "second");
+    n->stop();
+    b->stop();
+    a->stop();
+}
+
 // Restarts the shared server (last, though each test has its own database).
 TEST_F(PgOutbox, postgresql_restart_mid_stream_reconnects_and_catches_up) {
     install();
