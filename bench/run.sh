@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end benchmark of issue 8, in one command:
 #
-#   bench/run.sh [--quick] [--plugin-benches] [--build DIR] [--results FILE]
+#   bench/run.sh [--quick] [--only SECTIONS] [--plugin-benches] [--build DIR] [--results FILE]
 #
 # Builds what it needs (Release, ./build-bench unless --build or $FOBS_BENCH_BUILD says
 # otherwise), starts its own nats-server, PostgreSQL cluster (fsync ON: a benchmark must pay for
@@ -17,6 +17,7 @@
 #   Node.js      bench/node/bridge.js (pg LISTEN -> nats JetStream -> fetch() POST),
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
+# --only raw,notify,outbox,node runs some sections (default: all; the goals need all of them).
 # --plugin-benches also runs bench/{nats,pg,webhook}/run.sh when they exist.
 set -euo pipefail
 
@@ -25,20 +26,23 @@ build=${FOBS_BENCH_BUILD:-$root/build-bench}
 quick=0
 plugin_benches=0
 results=""
+only="raw,notify,outbox,node"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --plugin-benches) plugin_benches=1 ;;
+    --only) only=$2; shift ;;
     --build) build=$(cd "$2" && pwd); shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
 # Amounts of work (events). Full-speed runs insert 100 rows per transaction from 4 connections;
-# paced runs commit 10-row transactions from 2 connections at 5 000 events/s for 10 s.
+# paced runs commit 50-row transactions from 2 connections (100 durable commits/s) at
+# 5 000 events/s for 10 s.
 n_full=100000
 n_paced=50000
 n_node_naive=10000
@@ -50,6 +54,7 @@ if [ "$quick" = 1 ]; then
   n_full=20000; n_paced=10000; n_node_naive=2000; n_node_piped=20000; n_raw_nats=20000; n_raw_post=10000
 fi
 
+want() { [[ ",$only," == *",$1,"* ]]; }
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # --- build -----------------------------------------------------------------------------------
@@ -188,12 +193,17 @@ hook_url="http://127.0.0.1:$recv_port/hook"
 results=${results:-$work/results.tsv}
 : >"$results"
 full=(--connections 4 --rows-per-tx 100)
-paced=(--connections 2 --rows-per-tx 10 --rate "$paced_rate")
+paced=(--connections 2 --rows-per-tx 50 --rate "$paced_rate")
 
 # --- raw limits of each stage -----------------------------------------------------------------
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if want raw; then
 log "raw NOTIFY->LISTEN ($n_full events)"
 "$eb" raw-listen --conninfo "$conninfo" --table bench_notify --channel bench_events --events "$n_full" "${full[@]}" \
   --label "raw: INSERT + pg_notify trigger -> LISTEN (libpq)" --kind raw:listen --results "$results" >/dev/null
+log "raw NOTIFY->LISTEN, paced $paced_rate/s ($n_paced events)"
+"$eb" raw-listen --conninfo "$conninfo" --table bench_notify --channel bench_events --events "$n_paced" "${paced[@]}" \
+  --label "raw: INSERT + pg_notify trigger -> LISTEN, paced" --kind raw:listen:paced --results "$results" >/dev/null
 log "raw outbox INSERT ($n_full events)"
 "$eb" raw-insert --conninfo "$conninfo" --table bench_outbox --events "$n_full" "${full[@]}" \
   --label "raw: INSERT + outbox capture() trigger" --kind raw:outbox-insert --results "$results" >/dev/null
@@ -206,6 +216,7 @@ log "raw js_PublishAsync + Fetch/Ack ($n_raw_nats events)"
 log "raw curl-multi POST ($n_raw_post events)"
 "$eb" raw-post --receiver-port "$recv_port" --events "$n_raw_post" --concurrency 32 \
   --label "raw: libcurl multi POST, 32 in flight" --kind raw:post --results "$results" >/dev/null
+fi
 
 # --- fraiseql-observer ------------------------------------------------------------------------
 observer_config() { # observer_config MODE
@@ -242,6 +253,7 @@ EOF
 }
 
 for mode in notify outbox; do
+  want "$mode" || continue
   table=bench_$mode
   observer_config "$mode" >"$work/observer-$mode.toml"
   metrics_port=$("$eb" free-port)
@@ -262,6 +274,7 @@ done
 # --- the hand-written Node.js bridge ----------------------------------------------------------
 bridge="$root/bench/node/bridge.js"
 for mode in naive pipelined; do
+  want node || continue
   n=$n_node_naive; [ "$mode" = pipelined ] && n=$n_node_piped
   stream="bench_node_$mode"; prefix="bench.node.$mode"
   log "Node.js bridge, $mode ($n events)"
@@ -288,8 +301,10 @@ for mode in naive pipelined; do
 done
 
 # --- the table --------------------------------------------------------------------------------
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
-echo "fraiseql-observer end-to-end benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "fraiseql-observer end-to-end benchmark — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1024)) MiB, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "load average before: $load_start, after: $load_end (anything above the benchmark's own ~2 means other work shared the cores)"
 echo
 "$eb" table --results "$results"
 

@@ -25,6 +25,7 @@ LoadSpec load_spec(const Args &args) {
     spec.events = args.num("events", 50000);
     spec.connections = static_cast<int>(args.num("connections", 4));
     spec.rows_per_tx = static_cast<int>(args.num("rows-per-tx", 100));
+    spec.rate = args.real("rate", 0);
     return spec;
 }
 
@@ -100,6 +101,9 @@ int run_raw_listen(const Args &args) {
     }
     r.lost = spec.events - received;
     r.note = args.str("note", "");
+    if (spec.rate > 0)
+        r.note += (r.note.empty() ? "" : "; ") + std::string("paced ") + std::to_string(static_cast<int>(spec.rate)) +
+                  "/s, insert lag max " + std::to_string(static_cast<int>(load.max_lag_ms)) + " ms";
     emit_result(r, args.str("results", ""));
     return 0;
 }
