@@ -75,7 +75,11 @@ void Dispatcher::start() {
 void Dispatcher::submit(std::unique_ptr<Job> job) {
     std::unique_lock lk(mu_);
     const size_t cap = static_cast<size_t>(config_.max_concurrency);
-    not_full_.wait(lk, [&] { return queue_.size() < cap || stopping_ || !running_; });
+    if (queue_.size() >= cap && !stopping_ && running_) {
+        ++blocked_submitters_;
+        not_full_.wait(lk, [&] { return queue_.size() < cap || stopping_ || !running_; });
+        --blocked_submitters_;
+    }
     if (stopping_ || !running_) {
         lk.unlock();
         job->done.retry("webhook action is not running");
@@ -175,7 +179,7 @@ void Dispatcher::run() noexcept {
     const size_t cap = static_cast<size_t>(config_.max_concurrency);
     std::vector<std::unique_ptr<Job>> admitted;
     for (;;) {
-        bool stopping;
+        bool stopping, wake_submitters = false;
         {
             std::lock_guard lk(mu_);
             stopping = stopping_;
@@ -184,10 +188,11 @@ void Dispatcher::run() noexcept {
                 queue_.pop_front();
                 ++in_flight_;
             }
+            wake_submitters = !admitted.empty() && blocked_submitters_ > 0;
         }
         if (stopping) fail_queued("webhook action stopped before the request was sent");
+        if (wake_submitters) not_full_.notify_all();
         if (!admitted.empty()) {
-            not_full_.notify_all();
             uint64_t now = static_cast<uint64_t>(host_.monotonic().count());
             for (auto &job : admitted) {
                 job->easy = acquire_easy();

@@ -28,7 +28,10 @@ namespace fraiseql_observer::webhook {
 struct Job {
     std::string event_id;
     std::string body;
+    // This request's own header lines; the last of them may link on to header lines shared
+    // by every request (`own_last->next`), which are not freed with the job.
     curl_slist *headers = nullptr;
+    curl_slist *own_last = nullptr;
     sdk::Completion done;
     uint64_t started_ns = 0; // host monotonic clock when handed to curl
 
@@ -41,7 +44,10 @@ struct Job {
     Job() = default;
     Job(const Job &) = delete;
     Job &operator=(const Job &) = delete;
-    ~Job() { curl_slist_free_all(headers); }
+    ~Job() {
+        if (own_last) own_last->next = nullptr;
+        curl_slist_free_all(headers);
+    }
 };
 
 class Dispatcher {
@@ -85,6 +91,7 @@ class Dispatcher {
     std::condition_variable not_full_;
     std::deque<std::unique_ptr<Job>> queue_;
     size_t in_flight_ = 0;  // jobs handed to curl (changed by the loop, under mu_)
+    size_t blocked_submitters_ = 0; // submit() calls waiting for room in the queue
     bool sleeping_ = false; // the loop is (about to be) blocked in curl_multi_poll
     bool running_ = false;
     bool stopping_ = false;

@@ -36,9 +36,19 @@ class WebhookAction final : public sdk::Action {
             }
             static_headers_.push_back(name + ": " + value);
         }
+        for (const auto &line : static_headers_) {
+            curl_slist *l = curl_slist_append(shared_headers_, line.c_str());
+            if (!l) throw std::bad_alloc();
+            shared_headers_ = l;
+        }
     }
 
-    ~WebhookAction() override { stop(); }
+    ~WebhookAction() override {
+        stop();
+        dispatcher_.reset(); // every job (and its link to the shared headers) is gone
+        curl_slist_free_all(shared_headers_);
+        if (curl_initialised_) curl_global_cleanup();
+    }
 
     void start() override {
         if (dispatcher_) return;
@@ -81,7 +91,6 @@ class WebhookAction final : public sdk::Action {
         job->event_id = std::string(event.id);
         job->body = std::string(event.body);
         job->done = std::move(done);
-        for (const auto &line : static_headers_) append_header(*job, line);
         append_header(*job, "Idempotency-Key: " + job->event_id);
         if (!config_.secrets.empty()) {
             int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(host().realtime()).count();
@@ -94,6 +103,11 @@ class WebhookAction final : public sdk::Action {
                 append_header(*job, "X-FraiseQL-Signature-256: " +
                                         fraiseql_signature(config_.secrets, ts, job->body));
         }
+        // Link the lines every request shares after this request's own ones (no copies).
+        curl_slist *last = job->headers;
+        while (last->next) last = last->next;
+        last->next = shared_headers_;
+        job->own_last = last;
         dispatcher_->submit(std::move(job));
     }
 
@@ -141,6 +155,7 @@ class WebhookAction final : public sdk::Action {
 
     WebhookConfig config_;
     std::vector<std::string> static_headers_;
+    curl_slist *shared_headers_ = nullptr; // static_headers_ as one list shared by all jobs
     std::unique_ptr<Dispatcher> dispatcher_;
     bool curl_initialised_ = false;
     sdk::Metric duration_;
