@@ -23,7 +23,7 @@ namespace {
 
 struct Record {
     std::string payload;
-    int64_t txid;
+    int64_t txid = -1;
     std::string channel;
     bool rejected = false;
     std::string reason;
@@ -38,7 +38,10 @@ class Recorder {
 
     host::EmitFn fn() {
         return [this](const fobs_source_record &r, sdk::Completion done) {
-            Record rec{std::string(sdk::view(r.payload)), r.txid, std::string(sdk::view(r.channel))};
+            Record rec;
+            rec.payload = std::string(sdk::view(r.payload));
+            rec.txid = r.txid;
+            rec.channel = std::string(sdk::view(r.channel));
             auto result = host::normalize_event(rec.payload, "app_db", rec.txid, 1'700'000'000'000'000'000ull);
             {
                 std::lock_guard lk(mu_);

@@ -25,7 +25,7 @@ namespace {
 
 struct Record {
     std::string payload;
-    int64_t txid;
+    int64_t txid = -1;
     std::string channel;
     bool rejected = false;
     std::string reason;
@@ -41,7 +41,10 @@ class Recorder {
 
     host::EmitFn fn() {
         return [this](const fobs_source_record &r, sdk::Completion done) {
-            Record rec{std::string(sdk::view(r.payload)), r.txid, std::string(sdk::view(r.channel))};
+            Record rec;
+            rec.payload = std::string(sdk::view(r.payload));
+            rec.txid = r.txid;
+            rec.channel = std::string(sdk::view(r.channel));
             auto result = host::normalize_event(rec.payload, "app_db", rec.txid, 1'700'000'000'000'000'000ull);
             std::lock_guard lk(mu_);
             if (retry_first && retry_first(rec.payload) && retried_.insert(rec.payload).second) {
@@ -496,7 +499,9 @@ CREATE TRIGGER item_events AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION fr
     std::map<std::string, std::string> id_of;
     for (const auto &x : recorder_.records()) {
         auto [it, fresh] = id_of.emplace(x.event.entity_id, x.event.id);
-        if (!fresh) EXPECT_EQ(it->second, x.event.id);
+        if (!fresh) {
+            EXPECT_EQ(it->second, x.event.id);
+        }
     }
     EXPECT_TRUE(h_.logged("reconnected to"));
     EXPECT_TRUE(fobs_test::eventually([&] { return count_outbox() == "0"; }, 10s));
