@@ -18,7 +18,7 @@
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
 # --only raw,notify,outbox,node runs some sections (default: all; the goals need all of them).
-# --plugin-benches also runs bench/{nats,pg,webhook}/run.sh when they exist.
+# --plugin-benches then runs the per-plugin benchmarks (bench_nats, bench_pg, webhook_bench).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -309,10 +309,15 @@ echo
 "$eb" table --results "$results"
 
 if [ "$plugin_benches" = 1 ]; then
-  for b in nats pg webhook; do
-    if [ -x "$root/bench/$b/run.sh" ]; then
-      echo; echo "=== bench/$b/run.sh"
-      "$root/bench/$b/run.sh" "$build" || log "bench/$b/run.sh failed"
+  # The per-plugin benchmarks of the NATS, PostgreSQL and webhook issues (each starts its own
+  # servers; bench_pg needs a build with FOBS_BUILD_TESTS=ON for its test-support library).
+  for target in bench_nats bench_pg webhook_bench; do
+    echo
+    echo "=== $target"
+    if ! cmake --build "$build" -j2 --target "$target" >"$work/build-$target.log" 2>&1; then
+      echo "(not built in $build: see bench/*/CMakeLists.txt)"
+      continue
     fi
+    "$build/bin/$target" || log "$target failed (exit $?)"
   done
 fi
