@@ -28,7 +28,7 @@ bool Group::wants(const StoredEvent &e) const {
 MemoryLog::MemoryLog(Config config, sdk::Host host) : config_(std::move(config)), host_(host) {}
 
 void MemoryLog::start() {
-    published_ = host_.counter("events_published_total", "Events stored by the transport",
+    published_ = host_.counter("transport_stored_total", "Events stored by the transport (after de-duplication)",
                                {{"transport", std::string(host_.component_name())}});
 }
 

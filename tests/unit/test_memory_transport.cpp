@@ -131,7 +131,7 @@ TEST_F(MemoryTransport, publishes_and_delivers_each_event_once_with_delivery_cou
     EXPECT_EQ(one["name"], "worker");
     EXPECT_EQ(one["pending"], 0);
     EXPECT_TRUE(admin(*t, {{"op", "status"}, {"consumer", "nobody"}})["consumer"].is_null());
-    EXPECT_EQ(h.metric("events_published_total", {{"transport", "mem"}}), 100.0);
+    EXPECT_EQ(h.metric("transport_stored_total", {{"transport", "mem"}}), 100.0);
     EXPECT_EQ(h.metric("consumer_pending", {{"pipeline", "orders"}}), 0.0);
     EXPECT_EQ(h.metric("consumer_ack_pending", {{"pipeline", "orders"}}), 0.0);
 }
@@ -195,7 +195,7 @@ TEST_F(MemoryTransport, same_event_id_published_twice_is_stored_once) {
     EXPECT_EQ(t->publish_sync(e).kind, FOBS_OUTCOME_OK);
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(rec.size(), 1u);
-    EXPECT_EQ(h.metric("events_published_total", {{"transport", "mem"}}), 1.0);
+    EXPECT_EQ(h.metric("transport_stored_total", {{"transport", "mem"}}), 1.0);
 }
 
 TEST_F(MemoryTransport, same_id_after_the_dedup_window_is_stored_again) {
