@@ -50,10 +50,11 @@ cleanup() {
   trap - EXIT INT TERM
   echo
   say "stopping everything run.sh started"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
+  # Newest first, each one gone before the next: the observer drains while NATS still runs.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || continue
+    for _ in $(seq 1 400); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "${pids[i]}" 2>/dev/null || true
   done
   if [[ -f "$state/pg/postmaster.pid" ]]; then
     as_pg "$pg_bin/pg_ctl" -D "$state/pg" -m fast -w stop >/dev/null 2>&1 || true
@@ -113,8 +114,10 @@ wait_port "$RECEIVER_PORT" || die "the receiver did not start"
 config=examples/quickstart/fraiseql-observer.toml
 [[ "$TRANSPORT" == memory ]] && config=examples/quickstart/fraiseql-observer.memory.toml
 if [[ "$TRANSPORT" == nats ]]; then
-  NODE_PATH="$root/tests/node/node_modules" node examples/quickstart/nats_tail.js "$NATS_URL" &
+  NODE_PATH="$root/tests/node/node_modules" node examples/quickstart/nats_tail.js "$NATS_URL" \
+    > >(tee "$state/nats_tail.log") &
   pids+=($!)
+  for _ in $(seq 1 50); do grep -q subscribed "$state/nats_tail.log" 2>/dev/null && break; sleep 0.1; done
 fi
 
 say "validating $config"
