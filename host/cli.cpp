@@ -396,40 +396,56 @@ int cmd_status(const Args &a) {
         std::cout << out.dump(2) << "\n";
         return 0;
     }
+    // A readable table. Transports answer in their own shapes; the common fields are read
+    // with fallbacks (nats: nested stream/consumer/dlq objects; memory: flat counts).
+    auto field = [](const json &obj, std::initializer_list<const char *> keys) -> std::string {
+        if (!obj.is_object()) return "-";
+        for (const char *k : keys)
+            if (obj.contains(k) && !obj[k].is_null())
+                return obj[k].is_string() ? obj[k].get<std::string>() : obj[k].dump();
+        return "-";
+    };
     for (const auto &e : out["pipelines"]) {
-        std::cout << "pipeline " << e["name"].get<std::string>() << "\n";
+        std::printf("pipeline %s\n", e["name"].get<std::string>().c_str());
         if (e.contains("source")) {
-            std::cout << "  source     " << e["source"].get<std::string>();
-            if (e.contains("source_status")) {
-                const auto &s = e["source_status"];
-                for (auto it = s.begin(); it != s.end(); ++it)
-                    if (!it->is_object() && !it->is_array())
-                        std::cout << "  " << it.key() << "=" << it->dump();
-            } else if (e.contains("source_error")) {
-                std::cout << "  (" << e["source_error"].get<std::string>() << ")";
-            }
-            std::cout << "\n";
+            const json s = e.value("source_status", json::object());
+            std::printf("  %-10s %-26s connected=%s backlog=%s rejected=%s%s\n", "source",
+                        e["source"].get<std::string>().c_str(), field(s, {"connected"}).c_str(),
+                        field(s, {"outbox_backlog", "backlog"}).c_str(),
+                        field(s, {"rejected"}).c_str(),
+                        e.contains("source_error")
+                            ? ("  (" + e["source_error"].get<std::string>() + ")").c_str()
+                            : "");
         }
-        std::cout << "  transport  " << e["transport"].get<std::string>() << "\n";
         if (e.contains("transport_error")) {
-            std::cout << "  error      " << e["transport_error"].get<std::string>() << "\n";
+            std::printf("  %-10s %-26s %s\n", "transport", e["transport"].get<std::string>().c_str(),
+                        e["transport_error"].get<std::string>().c_str());
             continue;
         }
-        const auto &t = e["transport_status"];
-        auto section = [&](const char *title, const json &obj) {
-            if (!obj.is_object()) return;
-            std::cout << "  " << title;
-            for (auto it = obj.begin(); it != obj.end(); ++it)
-                if (!it->is_object() && !it->is_array())
-                    std::cout << "  " << it.key() << "=" << it->dump();
-            std::cout << "\n";
-        };
-        json flat = json::object();
-        for (auto it = t.begin(); it != t.end(); ++it)
-            if (!it->is_object() && !it->is_array()) flat[it.key()] = *it;
-        section("status    ", flat);
-        for (auto it = t.begin(); it != t.end(); ++it)
-            if (it->is_object()) section((it.key() + std::string(10 - std::min<size_t>(10, it.key().size()), ' ')).c_str(), *it);
+        const json &t = e["transport_status"];
+        std::printf("  %-10s %-26s %s\n", "transport", e["transport"].get<std::string>().c_str(),
+                    field(t, {"connection", "transport"}).c_str());
+        const json stream = t.contains("stream") ? t["stream"] : t;
+        std::printf("  %-10s %-26s messages=%s bytes=%s\n", "stream",
+                    field(stream, {"name"}) == "-" ? "" : field(stream, {"name"}).c_str(),
+                    field(stream, {"messages"}).c_str(), field(stream, {"bytes"}).c_str());
+        if (!e["consumer"].get<std::string>().empty() && e.contains("transport_status")) {
+            const json c = t.value("consumer", json());
+            if (c.is_object())
+                std::printf("  %-10s %-26s pending=%s ack_pending=%s redelivered=%s\n", "consumer",
+                            e["consumer"].get<std::string>().c_str(),
+                            field(c, {"num_pending", "pending"}).c_str(),
+                            field(c, {"num_ack_pending", "ack_pending"}).c_str(),
+                            field(c, {"num_redelivered", "redelivered"}).c_str());
+            else
+                std::printf("  %-10s %-26s (not created yet)\n", "consumer",
+                            e["consumer"].get<std::string>().c_str());
+        }
+        const json d = t.value("dlq", json::object());
+        std::printf("  %-10s %-26s depth=%s\n", "dlq",
+                    field(d, {"name"}) == "-" ? "" : field(d, {"name"}).c_str(),
+                    field(d, {"depth"}) != "-" ? field(d, {"depth"}).c_str()
+                                               : field(t, {"dlq_depth"}).c_str());
     }
     return 0;
 }
