@@ -107,8 +107,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start() { # start NAME CMD...: runs CMD in the background, output in $work/NAME.log
+  # In its own session (setsid execs in place: $! stays its PID), so a Ctrl-C reaches only the
+  # script and the running measurement; the trap then stops this process by PID.
   local name=$1; shift
-  "$@" >"$work/$name.log" 2>&1 &
+  setsid "$@" >"$work/$name.log" 2>&1 &
   pids+=("$!")
   eval "${name//-/_}_pid=$!"
 }

@@ -205,8 +205,9 @@ int run_receiver(const Args &args) {
     ::getsockname(listen_fd, reinterpret_cast<sockaddr *>(&addr), &len);
     std::cout << "listening 127.0.0.1:" << ntohs(addr.sin_port) << std::endl;
 
+    // SIGTERM only: run.sh starts it in the background, where SIGINT stays ignored, so a Ctrl-C
+    // reaches run.sh's trap (which stops it by PID) instead of failing the running measurement.
     std::signal(SIGTERM, on_signal);
-    std::signal(SIGINT, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
     int ep = ::epoll_create1(EPOLL_CLOEXEC);
     epoll_event ev{};
