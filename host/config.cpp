@@ -58,7 +58,8 @@ std::string upper(std::string_view s) {
 /// Keys named like credentials hold secrets even when written literally.
 bool is_secret_name(std::string_view key) {
     const std::string k = lower(key);
-    for (const char *word : {"secret", "password", "token", "key", "creds", "seed"})
+    // conninfo: a libpq connection string may carry a password.
+    for (const char *word : {"secret", "password", "token", "key", "creds", "seed", "conninfo"})
         if (k.find(word) != std::string::npos)
             return true;
     return false;

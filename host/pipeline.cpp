@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include "config_suggest.hpp"
 #include "event.hpp"
 
 #include <nlohmann/json.hpp>
@@ -88,32 +89,6 @@ fobs_outcome to_c(const Outcome &o) {
     return c;
 }
 
-std::string with_did_you_mean(const std::string &name, const std::vector<std::string> &options) {
-    // Small Levenshtein for the hint.
-    auto dist = [](const std::string &a, const std::string &b) {
-        std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-        for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-        for (size_t i = 1; i <= a.size(); ++i) {
-            cur[0] = i;
-            for (size_t j = 1; j <= b.size(); ++j)
-                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                                   prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            std::swap(prev, cur);
-        }
-        return prev[b.size()];
-    };
-    std::string best;
-    size_t best_d = 3;
-    for (const auto &o : options) {
-        size_t d = dist(name, o);
-        if (d < best_d) {
-            best_d = d;
-            best = o;
-        }
-    }
-    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
-}
-
 // The values of a component's secret keys (dot paths into its config JSON).
 std::vector<std::string> secret_values(const ComponentConfig &cfg) {
     std::vector<std::string> out;
@@ -160,8 +135,9 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
         return it != cfg.key_locations.end() ? it->second : cfg.where;
     };
     if (!plugin) {
+        std::string hint = closest_match(cfg.plugin, plugins.names());
         std::string msg = "unknown plugin '" + cfg.plugin + "'" +
-                          with_did_you_mean(cfg.plugin, plugins.names()) +
+                          (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)") +
                           "; available plugins: ";
         auto names = plugins.names();
         for (size_t i = 0; i < names.size(); ++i) msg += (i ? ", " : "") + names[i];

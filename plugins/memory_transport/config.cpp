@@ -18,28 +18,8 @@ constexpr std::array<std::string_view, 8> known_keys = {
     "dedup_window_ms", "dead_letter_capacity", "publish_timeout_ms",
     "drain_timeout_ms"};
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diag = up;
-        }
-    }
-    return row[b.size()];
-}
-
 std::string unknown_key_message(const std::string &key) {
-    std::string best;
-    size_t best_d = 4; // suggest only close matches
-    for (auto k : known_keys) {
-        size_t d = edit_distance(key, k);
-        if (d < best_d) best_d = d, best = std::string(k);
-    }
+    const std::string best = sdk::closest_match(key, known_keys);
     std::string msg = "unknown key '" + key + "' for the memory transport";
     if (!best.empty()) msg += ", did you mean '" + best + "'?";
     else {

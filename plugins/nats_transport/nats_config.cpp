@@ -24,30 +24,9 @@ const std::vector<std::string> jetstream_keys = {
     "max_bytes", "max_age_days", "max_deliver", "ack_wait_secs", "dedup_window_minutes",
     "replicas", "storage", "backoff_secs", "max_ack_pending"};
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
-        }
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
-}
-
 std::string did_you_mean(std::string_view word, const std::vector<std::string> &candidates) {
-    std::string best;
-    size_t best_d = SIZE_MAX;
-    for (const auto &c : candidates) {
-        size_t d = edit_distance(word, c);
-        if (d < best_d) best_d = d, best = c;
-    }
-    if (best_d <= std::max<size_t>(2, word.size() / 3)) return " (did you mean `" + best + "`?)";
-    return "";
+    std::string best = sdk::closest_match(word, candidates);
+    return best.empty() ? std::string() : " (did you mean `" + best + "`?)";
 }
 
 void reject_unknown(const json &obj, const std::vector<std::string> &known,

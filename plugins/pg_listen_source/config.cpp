@@ -23,29 +23,9 @@ const std::vector<std::string> &known_keys() {
     return keys;
 }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-        }
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
-}
-
 std::string did_you_mean(const std::string &key) {
-    std::string best;
-    size_t best_d = std::numeric_limits<size_t>::max();
-    for (const auto &k : known_keys()) {
-        size_t d = edit_distance(key, k);
-        if (d < best_d) best_d = d, best = k;
-    }
-    if (best_d <= std::max<size_t>(2, key.size() / 3)) return " (did you mean \"" + best + "\"?)";
-    return "";
+    std::string best = sdk::closest_match(key, known_keys());
+    return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
 }
 
 int64_t get_int(const json &obj, const char *key, int64_t def, int64_t min, int64_t max) {

@@ -26,31 +26,9 @@ constexpr std::array<std::string_view, 7> reserved_headers = {
     "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature",
     "x-fraiseql-signature-256", "content-length", "host"};
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diag = up;
-        }
-    }
-    return row[b.size()];
-}
-
 std::string did_you_mean(std::string_view key) {
-    std::string_view best;
-    size_t best_d = std::numeric_limits<size_t>::max();
-    for (auto k : known_keys) {
-        // A key that is the start of a known one ("timeout" for "timeout_ms") counts as close.
-        size_t d = k.substr(0, key.size()) == key && key.size() >= 3 ? 1 : edit_distance(key, k);
-        if (d < best_d) best_d = d, best = k;
-    }
-    if (best_d <= std::max<size_t>(2, key.size() / 3)) return " (did you mean \"" + std::string(best) + "\"?)";
-    return {};
+    std::string best = sdk::closest_match(key, known_keys);
+    return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
 }
 
 std::string lower(std::string_view s) {

@@ -25,6 +25,7 @@
 
 #include <fraiseql_observer/abi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -44,6 +45,37 @@ inline std::string_view view(fobs_str s) noexcept {
     return s.size == 0 ? std::string_view{} : std::string_view(s.data, s.size);
 }
 inline fobs_str str(std::string_view s) noexcept { return fobs_str{s.data(), s.size()}; }
+
+/// For "unknown key" messages: the candidate closest to `word` when it is a plausible typo —
+/// edit distance (case-insensitive) at most max(2, |word| / 3), or `word` is the start of a
+/// candidate and at least 3 characters long — else "". `candidates` is any range of strings.
+template <class Range> std::string closest_match(std::string_view word, const Range &candidates) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    auto distance = [&](std::string_view a, std::string_view b) {
+        std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+        for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+        for (size_t i = 1; i <= a.size(); ++i) {
+            cur[0] = i;
+            for (size_t j = 1; j <= b.size(); ++j) {
+                size_t sub = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
+                cur[j] = std::min(std::min(prev[j] + 1, cur[j - 1] + 1), sub);
+            }
+            prev.swap(cur);
+        }
+        return prev[b.size()];
+    };
+    std::string best;
+    size_t best_d = static_cast<size_t>(-1);
+    for (const auto &candidate : candidates) {
+        std::string_view c(candidate);
+        size_t d = (word.size() >= 3 && c.substr(0, word.size()) == word) ? 1 : distance(word, c);
+        if (d < best_d) {
+            best_d = d;
+            best = std::string(c);
+        }
+    }
+    return best_d <= std::max<size_t>(2, word.size() / 3) ? best : std::string();
+}
 
 /// Thrown from a component's constructor (or start) to report a configuration error about
 /// `key` (dot path relative to the component's table, e.g. "jetstream.max_deliver").
