@@ -39,7 +39,7 @@ Usage:
   fraiseql-observer dlq list    [-c FILE] [--pipeline NAME] [--limit N] [--json]
   fraiseql-observer dlq show    [-c FILE] [--pipeline NAME] --seq N
   fraiseql-observer dlq replay  [-c FILE] [--pipeline NAME] (--seq N | --all)
-  fraiseql-observer dlq purge   [-c FILE] [--pipeline NAME] [--seq N | --all]
+  fraiseql-observer dlq purge   [-c FILE] [--pipeline NAME] (--seq N | --all)
   fraiseql-observer sql      [-c FILE] [--schema NAME]
   fraiseql-observer init     [-c FILE] [--force]
   fraiseql-observer --version | --help
@@ -273,7 +273,8 @@ int cmd_validate(const Args &a) {
 int cmd_plugins(const Args &a) {
     const Config *cfgp = nullptr;
     std::optional<Config> cfg;
-    if (a.config) {
+    // The same search path as `run`, including a config's plugin_dirs.
+    if (resolve_config_path(a.config, process_env())) {
         cfg = load(a, load_options(a));
         cfgp = &*cfg;
     }
@@ -468,6 +469,7 @@ int cmd_dlq(const Args &a) {
         if (a.seq) req["seq"] = *a.seq;
         else req["all"] = true;
     } else if (sub == "purge") {
+        if (!a.seq && !a.all) throw UsageError("dlq purge needs --seq N or --all");
         req = {{"op", "dlq_purge"}};
         if (a.seq) req["seq"] = *a.seq;
         else req["all"] = true;

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <stdexcept>
 
 namespace fraiseql_observer::host {
@@ -59,6 +60,10 @@ void HttpEndpoint::start() {
         port_ = requested_port_;
     }
     thread_ = std::thread([this] { server_->listen_after_bind(); });
+    // cpp-httplib 0.11's stop() is lost when it comes before the listen loop runs, and join()
+    // would then hang: return only once the server is running.
+    for (int i = 0; i < 500 && !server_->is_running(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 void HttpEndpoint::stop() {

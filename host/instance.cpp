@@ -5,6 +5,7 @@
 #include <spdlog/logger.h>
 
 #include <chrono>
+#include <cstddef>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -47,13 +48,13 @@ struct HostCompletion {
 };
 void host_complete(const fobs_completion *self, const fobs_outcome *outcome) {
     auto *hc = static_cast<HostCompletion *>(self->ctx);
-    Outcome o = Outcome::from(outcome);
     CompletionFn fn = std::move(hc->fn);
     delete hc;
+    // Nothing may unwind into the plugin (not even bad_alloc).
     try {
+        Outcome o = Outcome::from(outcome);
         if (fn) fn(o);
     } catch (...) {
-        // Host callbacks do not throw; nothing may unwind into the plugin.
     }
 }
 } // namespace
@@ -94,6 +95,10 @@ EventData EventData::from(const fobs_event &e) {
     return d;
 }
 
+// The smallest structs an ABI 1.x plugin may hand over (their 1.0 layout).
+constexpr size_t k_event_v1_0_size = offsetof(fobs_event, sequence) + sizeof(uint64_t);
+constexpr size_t k_record_v1_0_size = offsetof(fobs_source_record, channel) + sizeof(fobs_str);
+
 // ---------------------------------------------------------------------------------------
 // Host services for one instance
 
@@ -109,11 +114,15 @@ namespace {
 
 Instance::HostBlock *block(const fobs_host *h);
 
+// Host services are called from plugin code: none of them lets an exception escape.
 void svc_log(const fobs_host *h, fobs_log_level level, fobs_str msg, fobs_str event_id) {
     auto *b = block(h);
     if (level < FOBS_LOG_TRACE) level = FOBS_LOG_TRACE;
     if (level > FOBS_LOG_ERROR) level = FOBS_LOG_ERROR;
-    b->services->log(b->instance_name, level, view(msg), view(event_id));
+    try {
+        b->services->log(b->instance_name, level, view(msg), view(event_id));
+    } catch (...) {
+    }
 }
 
 int32_t svc_log_enabled(const fobs_host *h, fobs_log_level level) {
@@ -128,9 +137,9 @@ uint64_t clock_ns(clockid_t id) {
 uint64_t svc_monotonic(const fobs_host *) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t svc_realtime(const fobs_host *) { return clock_ns(CLOCK_REALTIME); }
 
-fobs_metric *svc_metric(const fobs_host *h, fobs_metric_type type, fobs_str name, fobs_str help,
-                        const fobs_label *labels, size_t label_count, const double *buckets,
-                        size_t bucket_count) {
+fobs_metric *svc_metric_impl(const fobs_host *h, fobs_metric_type type, fobs_str name,
+                             fobs_str help, const fobs_label *labels, size_t label_count,
+                             const double *buckets, size_t bucket_count) {
     auto *b = block(h);
     MetricType t;
     switch (type) {
@@ -150,6 +159,16 @@ fobs_metric *svc_metric(const fobs_host *h, fobs_metric_type type, fobs_str name
     Series *s = b->services->metrics().series(t, view(name), view(help), ls, bs, &error);
     if (!s) b->logger->warn("metric refused: {}", error);
     return reinterpret_cast<fobs_metric *>(s);
+}
+
+fobs_metric *svc_metric(const fobs_host *h, fobs_metric_type type, fobs_str name, fobs_str help,
+                        const fobs_label *labels, size_t label_count, const double *buckets,
+                        size_t bucket_count) {
+    try {
+        return svc_metric_impl(h, type, name, help, labels, label_count, buckets, bucket_count);
+    } catch (...) {
+        return nullptr;
+    }
 }
 
 void svc_metric_add(const fobs_host *, fobs_metric *m, double v) {
@@ -281,7 +300,10 @@ std::optional<std::string> Instance::admin(const std::string &request_json) cons
     fobs_status st = f.admin(
         self_, str(request_json),
         [](void *closure, fobs_str chunk) {
-            static_cast<std::string *>(closure)->append(chunk.data, chunk.size);
+            try {
+                static_cast<std::string *>(closure)->append(chunk.data, chunk.size);
+            } catch (...) {
+            }
         },
         &answer, &e.err);
     if (st == FOBS_OK) return answer;
@@ -387,6 +409,10 @@ TransportInstance::open_consumer(const ConsumerSpec &spec, DeliverFn deliver) {
                          const fobs_completion *done) {
         auto *s = static_cast<Consumer::State *>(self->ctx);
         sdk::Completion c(done);
+        if (!event || event->struct_size < k_event_v1_0_size) {
+            c.retry("transport delivered an event struct older than ABI 1.0");
+            return;
+        }
         try {
             s->deliver(*event, std::move(c));
         } catch (const std::exception &e) {
@@ -438,6 +464,10 @@ void SourceInstance::start(EmitFn emit) {
                           const fobs_completion *done) {
         auto *s = static_cast<SinkBlock *>(self->ctx);
         sdk::Completion c(done);
+        if (!record || record->struct_size < k_record_v1_0_size) {
+            c.fail("source emitted a record struct older than ABI 1.0");
+            return;
+        }
         try {
             s->emit(*record, std::move(c));
         } catch (const std::exception &e) {

@@ -214,7 +214,7 @@ struct Runtime::Impl {
     std::map<std::string, std::unique_ptr<Instance>> sources, transports, actions;
     std::vector<std::unique_ptr<PipelineRt>> pipelines;
     std::vector<std::unique_ptr<SourceRt>> source_rts;
-    bool started = false, stopped = false;
+    std::atomic<bool> started{false}, stopped{false}; // read by the HTTP thread (readiness)
 
     Impl(const Config &c, const PluginRegistry &p, Services &s, Role r)
         : config(c), plugins(p), services(s), role(r) {}
@@ -233,8 +233,29 @@ struct Runtime::Impl {
     void deliver(PipelineRt &p, const fobs_event &event, sdk::Completion done);
 };
 
+// A plugin may have registered one of the host's metric names with another type or other
+// labels (the registry refuses the second registration): the host then counts into a private
+// series instead of crashing, and says so.
+Series *own_series(MetricsRegistry &m, spdlog::logger &log, MetricType type, const char *name,
+                   const char *help, const LabelSet &labels) {
+    std::string error;
+    if (Series *s = m.series(type, name, help, labels, {}, &error)) return s;
+    log.error("host metric {} unavailable: {}", name, error);
+    static std::mutex mu;
+    static std::vector<std::unique_ptr<Series>> orphans;
+    std::lock_guard lock(mu);
+    orphans.push_back(std::make_unique<Series>(type, type == MetricType::histogram
+                                                         ? default_latency_buckets()
+                                                         : std::vector<double>{}));
+    return orphans.back().get();
+}
+
 void Runtime::Impl::build() {
     auto &m = services.metrics();
+    auto mlog = services.logger("observer");
+    auto series = [&](MetricType t, const char *name, const char *help, const LabelSet &l) {
+        return own_series(m, *mlog, t, name, help, l);
+    };
     // Which components each pipeline needs in this role.
     std::map<std::string, std::vector<std::string>> src_users, tr_users, act_users;
     for (const auto &pc : config.pipelines) {
@@ -280,14 +301,14 @@ void Runtime::Impl::build() {
             p->source_name = *pc.source;
             p->source = static_cast<SourceInstance *>(sources.at(*pc.source).get());
             LabelSet sl{{"pipeline", pc.name}, {"source", *pc.source}};
-            p->source_events = m.series(MetricType::counter, "source_events_total",
+            p->source_events = series(MetricType::counter, "source_events_total",
                                         "Records received from the source", sl);
-            p->source_rejected = m.series(MetricType::counter, "source_rejected_total",
+            p->source_rejected = series(MetricType::counter, "source_rejected_total",
                                           "Records rejected as malformed (logged with the reason)",
                                           sl);
-            p->published = m.series(MetricType::counter, "events_published_total",
+            p->published = series(MetricType::counter, "events_published_total",
                                     "Events the transport confirmed as stored", pl);
-            p->publish_duration = m.series(MetricType::histogram, "publish_duration_seconds",
+            p->publish_duration = series(MetricType::histogram, "publish_duration_seconds",
                                            "Time from hand-over to the transport's confirmation",
                                            pl);
         }
@@ -297,13 +318,13 @@ void Runtime::Impl::build() {
                 ar.name = a;
                 ar.instance = static_cast<ActionInstance *>(actions.at(a).get());
                 LabelSet al{{"pipeline", pc.name}, {"action", a}};
-                ar.processed = m.series(MetricType::counter, "events_processed_total",
+                ar.processed = series(MetricType::counter, "events_processed_total",
                                         "Events processed successfully", al);
-                ar.failed = m.series(MetricType::counter, "events_failed_total",
+                ar.failed = series(MetricType::counter, "events_failed_total",
                                      "Action executions that failed (transient or permanent)", al);
-                ar.retried = m.series(MetricType::counter, "events_retried_total",
+                ar.retried = series(MetricType::counter, "events_retried_total",
                                       "Deliveries after the first (redeliveries)", al);
-                ar.duration = m.series(MetricType::histogram, "processing_duration_seconds",
+                ar.duration = series(MetricType::histogram, "processing_duration_seconds",
                                        "Action execution time", al);
                 p->actions.push_back(ar);
             }
@@ -448,21 +469,40 @@ Runtime::Runtime(const Config &config, const PluginRegistry &plugins, Services &
 
 Runtime::~Runtime() {
     if (impl_->started && !impl_->stopped) stop(std::chrono::seconds(config_.observer.shutdown_timeout_secs));
-    // Instances are destroyed in dependency order: sources, actions, then transports.
-    impl_->source_rts.clear();
+    // A component may still complete tokens it holds when it is destroyed (abi.h), and those
+    // completions reach the pipeline's aggregators, gates and metrics and the sources' tokens:
+    // destroy consumers, actions and transports first, then sources, and the host's own
+    // bookkeeping last.
     for (auto &p : impl_->pipelines) p->consumer.reset();
-    impl_->sources.clear();
     impl_->actions.clear();
-    impl_->pipelines.clear();
     impl_->transports.clear();
+    impl_->sources.clear();
+    impl_->source_rts.clear();
+    impl_->pipelines.clear();
 }
 
 void Runtime::build() { impl_->build(); }
 
 void Runtime::start() {
     impl_->started = true;
-    for (auto &[name, t] : impl_->transports) static_cast<TransportInstance *>(t.get())->start();
-    for (auto &[name, a] : impl_->actions) static_cast<ActionInstance *>(a.get())->start();
+    // A plugin may report a configuration problem only when it starts (FOBS_ERR_CONFIG with a
+    // key): that is still a configuration error, shown with the key's file:line:col.
+    auto start_one = [&](const ComponentConfig *cfg, auto &&fn) {
+        try {
+            fn();
+        } catch (const InstanceError &e) {
+            if (!cfg || e.key_path().empty()) throw;
+            auto it = cfg->key_locations.find(e.key_path());
+            throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
+                              cfg->section + "." + e.key_path(),
+                              std::string(e.what()) + " (plugin '" + cfg->plugin + "')");
+        }
+    };
+    for (auto &[name, t] : impl_->transports)
+        start_one(config_.find_transport(name),
+                  [&] { static_cast<TransportInstance *>(t.get())->start(); });
+    for (auto &[name, a] : impl_->actions)
+        start_one(config_.find_action(name), [&] { static_cast<ActionInstance *>(a.get())->start(); });
     for (auto &p : impl_->pipelines) {
         if (!p->consumes) continue;
         ConsumerSpec spec;
@@ -481,8 +521,10 @@ void Runtime::start() {
     for (auto &s : impl_->source_rts) {
         Impl::SourceRt *sr = s.get();
         Impl *impl = impl_.get();
-        s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
-            impl->emit(*sr, r, std::move(done));
+        start_one(config_.find_source(s->name), [&] {
+            s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
+                impl->emit(*sr, r, std::move(done));
+            });
         });
     }
 }
@@ -492,16 +534,30 @@ void Runtime::stop(std::chrono::milliseconds timeout) {
     impl_->stopped = true;
     auto deadline = Clock::now() + timeout;
     auto log = impl_->services.logger("observer");
-    // 1. Sources stop producing; what they handed over is still being published.
+    // At the deadline every gate closes, so no thread stays blocked on back-pressure (and no
+    // new action starts) however slow a peer is; work refused that way is completed RETRY.
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+        std::unique_lock lock(mu);
+        if (cv.wait_until(lock, deadline, [&] { return done; })) return;
+        log->warn("shutdown: shutdown_timeout_secs reached; refusing new work");
+        for (auto &s : impl_->source_rts) s->gate->close();
+        for (auto &p : impl_->pipelines) p->gate->close();
+    });
+    // 1. Sources: new records are refused (RETRY "shutting down"; an outbox keeps them), the
+    //    sources stop, and what they handed over is still being published.
+    for (auto &s : impl_->source_rts) s->gate->close();
     for (auto &s : impl_->source_rts) s->instance->stop();
     for (auto &s : impl_->source_rts) {
         if (!s->gate->wait_idle(deadline))
             log->warn("shutdown: {} publishes of source '{}' still unconfirmed at the deadline; "
                       "they were not acknowledged to the source and will be published again",
                       s->gate->in_use(), s->name);
-        s->gate->close();
     }
-    // 2. Consumers stop fetching and settle what the actions are still doing.
+    // 2. Consumers stop fetching and settle what the actions are still doing (a transport that
+    //    holds events only in this process, like `memory`, delivers them first).
     for (auto &p : impl_->pipelines)
         if (p->consumer) p->consumer->close();
     for (auto &p : impl_->pipelines) {
@@ -510,6 +566,12 @@ void Runtime::stop(std::chrono::milliseconds timeout) {
                       p->cfg->name, p->gate->in_use());
         p->gate->close();
     }
+    {
+        std::lock_guard lock(mu);
+        done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
     // 3. Actions, then transports.
     for (auto &[n, a] : impl_->actions) a->stop();
     for (auto &[n, t] : impl_->transports) t->stop();

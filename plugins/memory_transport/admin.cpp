@@ -163,7 +163,7 @@ std::string MemoryLog::admin(std::string_view request_json) {
         }
         return json{{"purged", purged}}.dump();
     }
-    throw std::invalid_argument("unknown admin op '" + op + "' (memory transport offers status, "
+    throw sdk::UnsupportedOperation("unknown admin op '" + op + "' (memory transport offers status, "
                                 "dlq_list, dlq_show, dlq_replay, dlq_purge)");
 }
 

@@ -257,7 +257,7 @@ json run_admin(Link &link, const NatsConfig &config, const json &request) {
     if (op == "dlq_show") return dlq_show(link, config, request);
     if (op == "dlq_replay") return dlq_replay(link, config, request);
     if (op == "dlq_purge") return dlq_purge(link, config, request);
-    throw std::invalid_argument("unknown admin op `" + op +
+    throw sdk::UnsupportedOperation("unknown admin op `" + op +
                                 "` (nats offers status, dlq_list, dlq_show, dlq_replay, "
                                 "dlq_purge)");
 }

@@ -74,7 +74,7 @@ class PgListenSource final : public sdk::Source {
                         {"outbox_backlog", nullptr}, {"rejected", 0},      {"checkpoint", nullptr}}
                 .dump();
         }
-        throw std::invalid_argument("unknown admin op \"" + op + "\" (pg_listen offers: sql, status)");
+        throw sdk::UnsupportedOperation("unknown admin op \"" + op + "\" (pg_listen offers: sql, status)");
     }
 
   private:

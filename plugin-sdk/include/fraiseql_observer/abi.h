@@ -245,7 +245,8 @@ typedef struct fobs_source_sink {
      * source. `done` is completed exactly once: OK when every transport confirmed the event
      * (or no pipeline wanted it), FAILED with the reason when the record was rejected (not
      * JSON, missing fields, invalid subject token ...), RETRY when it could not be published
-     * (e.g. shutdown). A rejection may complete `done` before `emit` returns.
+     * (e.g. shutdown). Any of these may complete `done` before `emit` returns: set up whatever
+     * the completion needs before calling `emit`.
      * `emit` may block to apply back-pressure when too many records are in flight. */
     void (*emit)(const struct fobs_source_sink *self, const fobs_source_record *record,
                  const fobs_completion *done);

@@ -89,6 +89,13 @@ class ConfigError : public std::runtime_error {
     std::string key_;
 };
 
+/// Thrown from admin() for an op the component does not offer (reported as
+/// FOBS_ERR_UNSUPPORTED; any other exception is an error of a supported op).
+class UnsupportedOperation : public std::invalid_argument {
+  public:
+    using std::invalid_argument::invalid_argument;
+};
+
 /// Thrown from start() for a failure that may go away (peer unreachable, ...).
 class TransientError : public std::runtime_error {
   public:
@@ -277,10 +284,10 @@ class Component {
     virtual void stop() noexcept {}
     /// Return true when working; else false with a reason in `why`.
     virtual bool ready(std::string & /*why*/) { return true; }
-    /// Answer an admin request (JSON in, JSON out). Throw std::invalid_argument for an unknown
+    /// Answer an admin request (JSON in, JSON out). Throw UnsupportedOperation for an unknown
     /// op (reported as FOBS_ERR_UNSUPPORTED) and anything else for errors.
     virtual std::string admin(std::string_view /*request_json*/) {
-        throw std::invalid_argument("no admin operations");
+        throw UnsupportedOperation("no admin operations");
     }
 
     const Host &host() const noexcept { return host_; }
@@ -468,7 +475,7 @@ inline fobs_status admin(void *p, fobs_str request, fobs_write_fn write, void *c
         std::string answer = self(p)->admin(view(request));
         write(closure, str(answer));
         return FOBS_OK;
-    } catch (const std::invalid_argument &e) {
+    } catch (const UnsupportedOperation &e) {
         return report(err, e.what(), {}, false, FOBS_ERR_UNSUPPORTED);
     } catch (...) {
         return report_current(err);
@@ -521,6 +528,7 @@ inline fobs_status consumer_open(void *p, const fobs_consumer_options *options,
     try {
         auto c = static_cast<Transport *>(self(p))->open_consumer(ConsumerOptions::from(options),
                                                                   ConsumerSink(sink));
+        if (!c) return report(err, "open_consumer returned no consumer", {}, false, FOBS_ERR);
         *consumer = c.release();
         return FOBS_OK;
     } catch (...) {

@@ -30,7 +30,7 @@ class GoodAction final : public sdk::Action {
 
     std::string admin(std::string_view request) override {
         if (request.find("\"count\"") == std::string_view::npos)
-            throw std::invalid_argument("unknown op");
+            throw sdk::UnsupportedOperation("unknown op");
         return "{\"executed\":" + std::to_string(executed_.load()) + "}";
     }
 
