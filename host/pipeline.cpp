@@ -79,6 +79,24 @@ void merge(Outcome &acc, const Outcome &o, bool &first) {
         acc.retry_after_ms = std::max(acc.retry_after_ms, o.retry_after_ms);
 }
 
+// One unit of work handed to several parties (transports, or a pipeline's actions): settles
+// the upstream token once, with the merged outcome, when the last party answered, then frees
+// the gate slot it held.
+struct FanIn {
+    FanIn(size_t parties, sdk::Completion upstream, Gate *slot)
+        : remaining(parties), done(std::move(upstream)), gate(slot) {}
+    void settle(const Outcome &o);
+
+    std::mutex mu;
+    size_t remaining;
+    bool first = true;
+    Outcome outcome;
+    sdk::Completion done;
+    Gate *gate;
+    std::string event_id;     // for log lines (consuming side)
+    uint32_t delivery = 0;    // delivery count (consuming side)
+};
+
 fobs_outcome to_c(const Outcome &o) {
     fobs_outcome c{};
     c.struct_size = sizeof(c);
@@ -122,6 +140,16 @@ std::string redact(std::string msg, const std::vector<std::string> &secrets) {
             msg.replace(pos, s.size(), "***");
     }
     return msg;
+}
+
+void FanIn::settle(const Outcome &o) {
+    std::unique_lock lock(mu);
+    merge(outcome, o, first);
+    if (--remaining > 0) return;
+    Outcome final = outcome;
+    lock.unlock();
+    done.complete(to_c(final));
+    gate->release();
 }
 
 } // namespace
@@ -375,18 +403,7 @@ void Runtime::Impl::emit(SourceRt &src, const fobs_source_record &record, sdk::C
         done.retry("shutting down");
         return;
     }
-    struct Agg {
-        std::mutex mu;
-        size_t remaining;
-        bool first = true;
-        Outcome outcome;
-        sdk::Completion done;
-        Gate *gate;
-    };
-    auto agg = std::make_shared<Agg>();
-    agg->remaining = targets.size();
-    agg->done = std::move(done);
-    agg->gate = src.gate.get();
+    auto agg = std::make_shared<FanIn>(targets.size(), std::move(done), src.gate.get());
     fobs_event view = ev.view();
     auto started = Clock::now();
     for (auto &[transport, ps] : targets) {
@@ -396,13 +413,7 @@ void Runtime::Impl::emit(SourceRt &src, const fobs_source_record &record, sdk::C
                 if (o.kind == FOBS_OUTCOME_OK) p->published->add(1);
                 p->publish_duration->observe(secs);
             }
-            std::unique_lock lock(agg->mu);
-            merge(agg->outcome, o, agg->first);
-            if (--agg->remaining > 0) return;
-            Outcome final = agg->outcome;
-            lock.unlock();
-            agg->done.complete(to_c(final));
-            agg->gate->release();
+            agg->settle(o);
         });
     }
 }
@@ -416,20 +427,7 @@ void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Complet
         done.retry("shutting down");
         return;
     }
-    struct Agg {
-        std::mutex mu;
-        size_t remaining;
-        bool first = true;
-        Outcome outcome;
-        sdk::Completion done;
-        Gate *gate;
-        std::string event_id;
-        uint32_t delivery;
-    };
-    auto agg = std::make_shared<Agg>();
-    agg->remaining = p.actions.size();
-    agg->done = std::move(done);
-    agg->gate = p.gate.get();
+    auto agg = std::make_shared<FanIn>(p.actions.size(), std::move(done), p.gate.get());
     agg->event_id = std::string(sdk::view(event.id));
     agg->delivery = event.delivery_count;
     for (auto &a : p.actions) {
@@ -450,13 +448,7 @@ void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Complet
                                  std::to_string(agg->delivery) + "): " + o.reason,
                              agg->event_id);
             }
-            std::unique_lock lock(agg->mu);
-            merge(agg->outcome, o, agg->first);
-            if (--agg->remaining > 0) return;
-            Outcome final = agg->outcome;
-            lock.unlock();
-            agg->done.complete(to_c(final));
-            agg->gate->release();
+            agg->settle(o);
         });
     }
 }
