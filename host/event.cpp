@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -141,27 +142,44 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
         ev.id = uuid_v5(name);
     }
 
-    ojson out = ojson::object();
-    out["id"] = ev.id;
-    out["entity_type"] = ev.entity_type;
-    out["operation"] = ev.operation;
-    out["entity_id"] = ev.entity_id;
+    // The body is written directly (no second JSON tree: the entity is not copied), in the
+    // canonical field order.
+    auto dump = [](const ojson &v) { return v.dump(-1, ' ', false, ojson::error_handler_t::replace); };
+    std::string &b = ev.body;
+    b.reserve(payload.size() + 256);
+    auto put = [&](std::string_view key, const std::string &json_value) {
+        b += b.empty() ? '{' : ',';
+        b += '"';
+        b += key;
+        b += "\":";
+        b += json_value;
+    };
+    put("id", dump(ev.id));
+    put("entity_type", dump(ev.entity_type));
+    put("operation", dump(ev.operation));
+    put("entity_id", dump(ev.entity_id));
     const ojson *ts = field("timestamp", nullptr);
-    out["timestamp"] = (ts && ts->is_string()) ? ts->get<std::string>() : iso8601_utc(now_ns);
-    out["txid"] = txid_json;
+    put("timestamp", dump((ts && ts->is_string()) ? ts->get<std::string>() : iso8601_utc(now_ns)));
+    put("txid", dump(txid_json));
     const ojson *entity = field("entity", "data");
-    out["entity"] = entity ? *entity : ojson(nullptr);
+    put("entity", entity ? dump(*entity) : "null");
     const ojson *changes = field("changes", nullptr);
-    out["changes"] = changes ? *changes : ojson(nullptr);
-    out["source"] = std::string(source_name);
+    put("changes", changes ? dump(*changes) : "null");
+    put("source", dump(std::string(source_name)));
     // Anything else the producer put in the payload is kept, after the standard fields.
+    static const std::string_view standard[] = {"id", "entity_type", "operation", "entity_id",
+                                                "timestamp", "txid", "entity", "changes",
+                                                "source", "event_type", "data"};
     for (auto it = in.begin(); it != in.end(); ++it) {
         const std::string &k = it.key();
-        if (k == "event_type" || k == "data" || out.contains(k)) continue;
-        out[k] = it.value();
+        if (std::find(std::begin(standard), std::end(standard), k) != std::end(standard)) continue;
+        b += ',';
+        b += dump(k); // the key, quoted and escaped
+        b += ':';
+        b += dump(it.value());
     }
+    b += '}';
     ev.source = std::string(source_name);
-    ev.body = out.dump(-1, ' ', false, ojson::error_handler_t::replace);
     return ev;
 }
 

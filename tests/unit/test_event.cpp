@@ -102,3 +102,16 @@ TEST(Event, timestamp_defaults_to_now_in_rfc3339_utc) {
     EXPECT_EQ(body["timestamp"], "2026-11-27T04:23:51.123456Z");
     EXPECT_EQ(iso8601_utc(0), "1970-01-01T00:00:00.000000Z");
 }
+
+TEST(Event, body_is_the_canonical_object_with_escaping_and_extras_in_order) {
+    EventData e = ok(R"({"z_extra":1,"entity_type":"Order","operation":"INSERT","entity_id":"q\"1","a_extra":{"k":[1,2]},"source":"ignored","data":{"n":"é"}})", 5);
+    json body = json::parse(e.body);
+    EXPECT_EQ(body["entity_id"], "q\"1");
+    EXPECT_EQ(body["source"], "app_db");
+    EXPECT_EQ(body["entity"]["n"], "é");
+    EXPECT_EQ(body["a_extra"]["k"][1], 2);
+    EXPECT_LT(e.body.find("\"z_extra\""), e.body.find("\"a_extra\"")); // producer's order
+    EXPECT_GT(e.body.find("\"z_extra\""), e.body.find("\"source\""));  // after the standard fields
+    EXPECT_EQ(e.body.find("\"data\""), std::string::npos);
+    EXPECT_EQ(body.size(), 11u);
+}
