@@ -32,16 +32,20 @@ uint64_t realtime_ns() {
 class Gate {
   public:
     explicit Gate(uint32_t limit) : limit_(std::max<uint32_t>(1, limit)) {}
+    /// Publishes the number of slots in use (events in flight) to `gauge`.
+    void observe_with(Series *gauge) { gauge_ = gauge; }
     bool acquire() {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return closed_ || used_ < limit_; });
         if (closed_) return false;
         ++used_;
+        if (gauge_) gauge_->set(used_);
         return true;
     }
     void release() {
         std::lock_guard lock(mu_);
         if (used_ > 0) --used_;
+        if (gauge_) gauge_->set(used_);
         cv_.notify_all();
     }
     void close() {
@@ -64,6 +68,7 @@ class Gate {
     uint32_t limit_;
     uint32_t used_ = 0;
     bool closed_ = false;
+    Series *gauge_ = nullptr;
 };
 
 // Outcome precedence when several parties settle one unit of work: failed > retry > ok.
@@ -325,6 +330,10 @@ void Runtime::Impl::build() {
         p->ops.insert(pc.operations.begin(), pc.operations.end());
         p->gate = std::make_unique<Gate>(pc.max_in_flight);
         LabelSet pl{{"pipeline", pc.name}};
+        if (con)
+            p->gate->observe_with(series(MetricType::gauge, "events_in_flight",
+                                         "Events inside the pipeline's actions now (at most max_in_flight)",
+                                         pl));
         if (pub) {
             p->source_name = *pc.source;
             p->source = static_cast<SourceInstance *>(sources.at(*pc.source).get());

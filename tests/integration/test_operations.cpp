@@ -59,6 +59,9 @@ TEST(Operations, scrape_passes_promtool_and_counters_are_true) {
         << text;
     EXPECT_EQ(scrape_value(text, "fraiseql_observer_processing_duration_seconds_count" + P), 45);
     EXPECT_EQ(scrape_value(text, "fraiseql_observer_events_retried_total" + P), 0);
+    EXPECT_TRUE(eventually([&] {
+        return obs.metric("fraiseql_observer_events_in_flight{pipeline=\"orders\"}") == 0;
+    }, std::chrono::seconds(5)));
     EXPECT_NE(text.find("fraiseql_observer_plugin_info{plugin=\"memory\",kind=\"transport\""), std::string::npos);
 
     TempDir dir;
