@@ -5,6 +5,7 @@
 #include "event.hpp"
 #include "harness.hpp"
 #include "pg_cluster.hpp"
+#include "source_recorder.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -21,73 +22,8 @@ namespace sdk = fraiseql_observer::sdk;
 
 namespace {
 
-struct Record {
-    std::string payload;
-    int64_t txid = -1;
-    std::string channel;
-    bool rejected = false;
-    std::string reason;
-    host::EventData event; // when accepted
-};
-
-// The host side of the source: normalise, record, complete.
-class Recorder {
-  public:
-    // Set to return RETRY for a record (by payload) the first time it is seen.
-    std::function<bool(const std::string &payload)> retry_first;
-
-    host::EmitFn fn() {
-        return [this](const fobs_source_record &r, sdk::Completion done) {
-            Record rec;
-            rec.payload = std::string(sdk::view(r.payload));
-            rec.txid = r.txid;
-            rec.channel = std::string(sdk::view(r.channel));
-            auto result = host::normalize_event(rec.payload, "app_db", rec.txid, 1'700'000'000'000'000'000ull);
-            {
-                std::lock_guard lk(mu_);
-                if (retry_first && retry_first(rec.payload) && retried_.insert(rec.payload).second) {
-                    ++retries_;
-                    done.retry("test: try again", 30ms);
-                    return;
-                }
-            }
-            if (auto *rej = std::get_if<host::Rejection>(&result)) {
-                rec.rejected = true;
-                rec.reason = rej->reason;
-                {
-                    std::lock_guard lk(mu_);
-                    records_.push_back(rec);
-                }
-                done.fail(rej->reason);
-                return;
-            }
-            rec.event = std::get<host::EventData>(result);
-            {
-                std::lock_guard lk(mu_);
-                records_.push_back(rec);
-            }
-            done.ok();
-        };
-    }
-    std::vector<Record> records() {
-        std::lock_guard lk(mu_);
-        return records_;
-    }
-    size_t size() {
-        std::lock_guard lk(mu_);
-        return records_.size();
-    }
-    int retries() {
-        std::lock_guard lk(mu_);
-        return retries_;
-    }
-
-  private:
-    std::mutex mu_;
-    std::vector<Record> records_;
-    std::set<std::string> retried_;
-    int retries_ = 0;
-};
+using fobs_test::Record;
+using fobs_test::Recorder;
 
 class PgNotify : public ::testing::Test {
   protected:
