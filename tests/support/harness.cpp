@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <limits>
 #include <stdexcept>
 
@@ -57,6 +58,30 @@ bool Harness::logged(const std::string &needle) const {
     for (const auto &l : services_->captured_logs())
         if (l.find(needle) != std::string::npos) return true;
     return false;
+}
+
+void PrintTo(const BadConfig &b, std::ostream *os) { *os << b.config; }
+
+std::string bad_config_name(const ::testing::TestParamInfo<BadConfig> &info) {
+    std::string name = std::string(info.param.key) + "_" + std::to_string(info.index);
+    for (char &c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return name;
+}
+
+void expect_refused(Harness &h, host::ComponentKind kind, const std::string &plugin,
+                    const BadConfig &b) {
+    try {
+        switch (kind) {
+        case host::ComponentKind::source: h.source(plugin, b.config); break;
+        case host::ComponentKind::transport: h.transport(plugin, b.config); break;
+        case host::ComponentKind::action: h.action(plugin, b.config); break;
+        }
+        ADD_FAILURE() << plugin << " accepted " << b.config;
+    } catch (const host::InstanceError &e) {
+        EXPECT_EQ(e.key_path(), b.key) << e.what();
+        EXPECT_NE(std::string(e.what()).find(b.message_part), std::string::npos) << e.what();
+    }
 }
 
 host::EventData make_event(const std::string &id, const std::string &entity_type,

@@ -10,7 +10,10 @@
 #include "plugin_loader.hpp"
 #include "services.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
+#include <ostream>
 #include <memory>
 #include <string>
 
@@ -49,6 +52,19 @@ class Harness {
     std::unique_ptr<host::Services> services_;
     host::PluginRegistry registry_;
 };
+
+/// A config a plugin must refuse: the key its error must name and a part of its message.
+struct BadConfig {
+    const char *config;
+    const char *key;
+    const char *message_part;
+};
+void PrintTo(const BadConfig &b, std::ostream *os); // readable names in gtest output
+std::string bad_config_name(const ::testing::TestParamInfo<BadConfig> &info);
+/// Creates a `kind` component of `plugin` with `b.config` and checks (gtest assertions) that it
+/// is refused naming `b.key`, with `b.message_part` in the message.
+void expect_refused(Harness &h, host::ComponentKind kind, const std::string &plugin,
+                    const BadConfig &b);
 
 /// An event for tests with a body built from the fields.
 host::EventData make_event(const std::string &id, const std::string &entity_type = "Order",

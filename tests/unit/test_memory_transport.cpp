@@ -665,16 +665,7 @@ TEST_F(MemoryTransport, stop_with_an_open_consumer_ends_deliveries_and_close_is_
     EXPECT_EQ(after_stop, 0);
 }
 
-struct BadConfig {
-    const char *config;
-    const char *key;
-    const char *message_part;
-};
-// Readable names in test lists and CTest.
-void PrintTo(const BadConfig &b, std::ostream *os) { *os << b.config; }
-std::string case_name(const ::testing::TestParamInfo<BadConfig> &info) {
-    return std::string(info.param.key) + "_" + std::to_string(info.index);
-}
+using fobs_test::BadConfig;
 
 class MemoryTransportConfig : public ::testing::TestWithParam<BadConfig> {
   protected:
@@ -682,14 +673,7 @@ class MemoryTransportConfig : public ::testing::TestWithParam<BadConfig> {
 };
 
 TEST_P(MemoryTransportConfig, errors_name_the_key) {
-    const auto &p = GetParam();
-    try {
-        h.transport("memory", p.config, "mem");
-        FAIL() << "accepted " << p.config;
-    } catch (const host::InstanceError &e) {
-        EXPECT_EQ(e.key_path(), p.key) << e.what();
-        EXPECT_NE(std::string(e.what()).find(p.message_part), std::string::npos) << e.what();
-    }
+    fobs_test::expect_refused(h, host::ComponentKind::transport, "memory", GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -705,7 +689,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{R"({"backoff_ms": []})", "backoff_ms", "empty"},
         BadConfig{R"({"dedup_window_ms": 1.5})", "dedup_window_ms", "integer"},
         BadConfig{R"({"dead_letter_capacity": -1})", "dead_letter_capacity", "between"}),
-    case_name);
+    fobs_test::bad_config_name);
 
 TEST(MemoryTransportDefaults, empty_config_is_valid) {
     fobs_test::Harness h;
