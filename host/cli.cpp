@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -256,8 +257,29 @@ int cmd_validate(const Args &a) {
         Runtime runtime(cfg, reg, services, lo.role); // create + destroy every instance
         runtime.build();
     }
+    // Components no pipeline (of this role) uses are checked too, and pointed out.
+    std::vector<std::string> unused;
+    auto check_all = [&](const std::vector<ComponentConfig> &list, ComponentKind kind,
+                         const char *table) {
+        for (const auto &c : list) {
+            bool used = false;
+            for (const auto &p : cfg.pipelines) {
+                if (kind == ComponentKind::source) used |= p.source == c.name;
+                if (kind == ComponentKind::transport) used |= p.transport == c.name;
+                if (kind == ComponentKind::action)
+                    used |= std::find(p.actions.begin(), p.actions.end(), c.name) != p.actions.end();
+            }
+            if (used) continue;
+            make_instance(c, kind, reg, services, c.name); // created and destroyed: no I/O
+            unused.push_back(std::string(table) + "." + c.name);
+        }
+    };
+    check_all(cfg.sources, ComponentKind::source, "sources");
+    check_all(cfg.transports, ComponentKind::transport, "transports");
+    check_all(cfg.actions, ComponentKind::action, "actions");
     std::cout << (cfg.file.empty() ? std::string("built-in defaults") : cfg.file) << ": OK\n";
     for (const auto &w : cfg.warnings) std::cout << "  warning: " << w << "\n";
+    for (const auto &u : unused) std::cout << "  warning: [" << u << "] is declared but no pipeline uses it\n";
     for (const auto &p : cfg.pipelines) {
         std::cout << "  pipeline " << p.name << ": "
                   << (p.source ? "source " + *p.source : std::string("(no source)")) << " -> "

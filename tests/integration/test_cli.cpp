@@ -101,6 +101,21 @@ TEST(Cli, validate_runs_each_plugins_own_config_check) {
     EXPECT_NE(o2.find("did you mean 'memory'"), std::string::npos) << o2;
 }
 
+TEST(Cli, validate_checks_and_points_out_components_no_pipeline_uses) {
+    TempDir dir;
+    auto path = (dir / "u.toml").string();
+    const std::string base = "[transports.t]\nplugin = \"memory\"\n[actions.a]\nplugin = \"log\"\n"
+                             "[[pipelines]]\nname = \"p\"\nactions = [\"a\"]\n[actions.spare]\nplugin = \"log\"\n";
+    write_file(path, base + "level = \"loud\"\n");
+    auto [code, out] = cli({"validate", "-c", path});
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find("actions.spare.level"), std::string::npos) << out;
+    write_file(path, base);
+    auto [c2, o2] = cli({"validate", "-c", path});
+    EXPECT_EQ(c2, 0) << o2;
+    EXPECT_NE(o2.find("[actions.spare] is declared but no pipeline uses it"), std::string::npos) << o2;
+}
+
 TEST(Cli, secrets_never_appear_in_validate_output_or_errors) {
     TempDir dir;
     auto path = (dir / "s.toml").string();
