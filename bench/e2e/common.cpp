@@ -1,6 +1,7 @@
 #include "common.hpp"
 
 #include <chrono>
+#include <dirent.h>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -184,6 +185,32 @@ double machine_busy_seconds() {
     // user nice system idle iowait irq softirq steal (guest is already in user)
     unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::map<std::string, double> cpu_seconds_by_command() {
+    std::map<std::string, double> out;
+    const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+    DIR *dir = opendir("/proc");
+    if (dir == nullptr) return out;
+    while (dirent *d = readdir(dir)) {
+        if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+        std::ifstream in(std::string("/proc/") + d->d_name + "/stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto open = text.find('('), close = text.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close < open) continue;
+        std::string comm = text.substr(open + 1, close - open - 1);
+        std::istringstream rest(text.substr(close + 2));
+        std::string field;
+        unsigned long long t[4] = {};
+        for (int i = 3; i <= 17 && rest >> field; ++i)
+            if (i >= 14) t[i - 14] = std::stoull(field);
+        unsigned long long ticks = t[0] + t[1];
+        if (comm == "postgres") ticks += t[2] + t[3];
+        if (comm.rfind("kworker", 0) == 0) comm = "kworkers"; // kworker/u8:1-ext4-rsv-conversion, ...
+        out[comm] += static_cast<double>(ticks) / tck;
+    }
+    closedir(dir);
+    return out;
 }
 
 std::vector<pid_t> parse_pids(const std::string &csv) {

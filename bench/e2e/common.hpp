@@ -61,6 +61,10 @@ double process_cpu_seconds(pid_t pid);
 int64_t process_peak_rss_kib(pid_t pid);
 /// Busy CPU time of the whole machine (all cores) in seconds, from /proc/stat.
 double machine_busy_seconds();
+/// CPU seconds (utime+stime) of every process on the machine, summed by command name
+/// ("postgres", "nats-server", ...). For PostgreSQL the reaped children's time (cutime+cstime)
+/// is included too, so backends that exit during a measurement still count.
+std::map<std::string, double> cpu_seconds_by_command();
 /// Comma-separated PIDs.
 std::vector<pid_t> parse_pids(const std::string &csv);
 

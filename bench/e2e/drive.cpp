@@ -7,6 +7,7 @@
 #include "receiver_client.hpp"
 #include "subcommands.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -30,6 +31,7 @@ int run_drive(const Args &args) {
     double cpu0 = 0;
     for (pid_t p : pids) cpu0 += std::max(0.0, process_cpu_seconds(p));
     const double busy0 = machine_busy_seconds();
+    const auto by_command0 = cpu_seconds_by_command();
 
     LoadResult load = run_load(spec);
 
@@ -55,6 +57,7 @@ int run_drive(const Args &args) {
         rss_kib += std::max<int64_t>(0, process_peak_rss_kib(p));
     }
     const double busy1 = machine_busy_seconds();
+    const auto by_command1 = cpu_seconds_by_command();
     // Late duplicates (a redelivery racing the last ack) would show up right after.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     s = receiver_stats(port);
@@ -83,6 +86,21 @@ int run_drive(const Args &args) {
     if (spec.rate > 0) {
         note += (note.empty() ? "" : "; ") + std::string("paced ") + std::to_string(static_cast<int>(spec.rate)) +
                 "/s, insert lag max " + std::to_string(static_cast<int>(load.max_lag_ms)) + " ms";
+    }
+    // Where the machine's CPU went, per event: the biggest process groups (PostgreSQL includes
+    // its exited backends, e2e_bench is this driver and the receiver).
+    {
+        std::vector<std::pair<double, std::string>> groups;
+        for (const auto &[comm, after] : by_command1) {
+            auto it = by_command0.find(comm);
+            double used = after - (it == by_command0.end() ? 0.0 : it->second);
+            if (used > 0) groups.emplace_back(used * 1e6 / spec.events, comm);
+        }
+        std::sort(groups.rbegin(), groups.rend());
+        std::string cpu = "CPU µs/ev:";
+        for (size_t i = 0; i < groups.size() && i < 5 && groups[i].first >= 1.0; ++i)
+            cpu += (i ? ", " : " ") + groups[i].second + " " + std::to_string(static_cast<int>(groups[i].first + 0.5));
+        note += (note.empty() ? "" : "; ") + cpu;
     }
     if (s.bad > 0) note += "; " + std::to_string(s.bad) + " bodies without id";
     r.note = note;

@@ -207,6 +207,34 @@ CREATE TRIGGER item_events AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION fr
     src->stop();
 }
 
+// A backlog must cost each read only its own batch: the reader walks the (txid, seq) index from
+// its cursor. A plan that scans every pending row and sorts them (what PostgreSQL picks for a
+// fast-changing table without statistics) makes draining N rows cost N^2 / batch_size.
+TEST_F(PgOutbox, draining_a_backlog_reads_each_row_from_the_index_about_once) {
+    install();
+    pg_->exec(R"SQL(
+CREATE TABLE item (id int PRIMARY KEY);
+CREATE TRIGGER item_events AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION fraiseql_observer.capture('Item');
+INSERT INTO item SELECT g FROM generate_series(1, 20000) g;
+)SQL", db_);
+    auto src = h_.source("pg_listen", config(R"(,"batch_size":500,"max_in_flight":2000)"));
+    src->start(recorder_.fn());
+    ASSERT_TRUE(fobs_test::eventually([&] { return recorder_.size() >= 20000; }, 60s)) << "got " << recorder_.size();
+    ASSERT_TRUE(fobs_test::eventually([&] { return count_outbox() == "0"; }, 10s));
+    src->stop();
+    // The reader's backend flushes its statistics when it exits.
+    ASSERT_TRUE(fobs_test::eventually([&] {
+        return pg_->scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fraiseql-observer' AND datname = '" +
+                           db_ + "'") == "0";
+    }, 10s));
+    auto index_reads = [&] {
+        return std::stoll(pg_->scalar("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'outbox_pending_order'", db_));
+    };
+    ASSERT_TRUE(fobs_test::eventually([&] { return index_reads() >= 20000; }, 10s)) << index_reads();
+    // Linear: ~20 000 (+ one row past each batch). A whole-backlog scan per batch: ~400 000.
+    EXPECT_LT(index_reads(), 3 * 20000);
+}
+
 TEST_F(PgOutbox, restart_after_a_crash_loses_nothing_and_repeats_only_unconfirmed_rows_with_the_same_ids) {
     install();
     pg_->exec("SELECT fraiseql_observer.emit('Item', 'INSERT', g::text, jsonb_build_object('id', g)) "
