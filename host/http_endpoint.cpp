@@ -2,6 +2,7 @@
 
 #include "metrics.hpp"
 
+#include <pthread.h>
 #include <httplib.h>
 
 #include <chrono>
@@ -59,7 +60,10 @@ void HttpEndpoint::start() {
                                      " (in use? set [observer] metrics_listen, or \"\" to disable)");
         port_ = requested_port_;
     }
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "http-endpoint");
+        server_->listen_after_bind();
+    });
     // cpp-httplib 0.11's stop() is lost when it comes before the listen loop runs, and join()
     // would then hang: return only once the server is running.
     for (int i = 0; i < 500 && !server_->is_running(); ++i)

@@ -1,4 +1,5 @@
 #include "memory_consumer.hpp"
+#include <pthread.h>
 
 namespace fraiseql_observer::memory {
 namespace {
@@ -30,7 +31,10 @@ MemoryConsumer::MemoryConsumer(std::shared_ptr<MemoryLog> log,
         std::lock_guard lock(registry_->mu);
         registry_->open.insert(this);
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "memory-consume");
+        run();
+    });
 }
 
 MemoryConsumer::~MemoryConsumer() { close(); }

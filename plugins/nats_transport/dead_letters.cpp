@@ -1,6 +1,7 @@
 #include "dead_letters.hpp"
 
 #include "event_fields.hpp"
+#include <pthread.h>
 
 namespace fraiseql_observer::nats_transport {
 
@@ -26,7 +27,10 @@ void DeadLetters::start() {
     std::lock_guard lk(mu_);
     if (thread_.joinable()) return;
     stopping_ = false;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nats-dlq");
+        run();
+    });
 }
 
 void DeadLetters::stop() {

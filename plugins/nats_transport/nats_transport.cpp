@@ -9,6 +9,7 @@
 #include "publisher.hpp"
 #include "pull_consumer.hpp"
 
+#include <pthread.h>
 #include <fraiseql_observer/plugin.hpp>
 
 #include <atomic>
@@ -54,7 +55,10 @@ class NatsTransport final : public sdk::Transport {
                                                  [this] { return provisioned_.load(); });
         publisher_->start();
         running_ = true;
-        supervisor_ = std::thread([this] { supervise(); });
+        supervisor_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "nats-supervise");
+            supervise();
+        });
     }
 
     void stop() noexcept override {

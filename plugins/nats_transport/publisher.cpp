@@ -1,5 +1,6 @@
 #include "publisher.hpp"
 
+#include <pthread.h>
 #include <algorithm>
 
 namespace fraiseql_observer::nats_transport {
@@ -29,7 +30,10 @@ void Publisher::start() {
     jo.PublishAsync.AckHandlerClosure = this;
     natsStatus s = natsConnection_JetStream(&js_, link_->conn(), &jo);
     if (s != NATS_OK) throw std::runtime_error(nats_error(s, "publish context"));
-    retry_thread_ = std::thread([this] { retry_loop(); });
+    retry_thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "nats-pub-retry");
+        retry_loop();
+    });
 }
 
 int64_t Publisher::in_flight() const {

@@ -3,6 +3,7 @@
 #include "event_fields.hpp"
 #include "provisioning.hpp"
 
+#include <pthread.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -439,8 +440,14 @@ void PullConsumer::open() {
                     " will be set up once NATS is reachable");
     }
     c.running = true;
-    c.fetch_thread = std::thread([core = core_] { core->fetch_loop(); });
-    c.ticker_thread = std::thread([core = core_] { core->ticker_loop(); });
+    c.fetch_thread = std::thread([core = core_] {
+        pthread_setname_np(pthread_self(), "nats-fetch");
+        core->fetch_loop();
+    });
+    c.ticker_thread = std::thread([core = core_] {
+        pthread_setname_np(pthread_self(), "nats-keepalive");
+        core->ticker_loop();
+    });
 }
 
 void PullConsumer::close() noexcept {

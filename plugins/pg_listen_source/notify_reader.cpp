@@ -2,6 +2,7 @@
 
 #include "emit_token.hpp"
 
+#include <pthread.h>
 #include <poll.h>
 
 #include <charconv>
@@ -98,7 +99,10 @@ NotifyReader::~NotifyReader() { stop(); }
 void NotifyReader::start(sdk::SourceSink sink) {
     sink_ = sink;
     stopping_ = false;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "pg-notify");
+        run();
+    });
 }
 
 void NotifyReader::stop() noexcept {

@@ -1,5 +1,6 @@
 #include "dispatcher.hpp"
 
+#include <pthread.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -69,7 +70,10 @@ void Dispatcher::start() {
         std::lock_guard lk(mu_);
         running_ = true;
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "webhook");
+        run();
+    });
 }
 
 void Dispatcher::submit(std::unique_ptr<Job> job) {
