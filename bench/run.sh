@@ -13,7 +13,8 @@
 #   raw stages   NOTIFY->LISTEN, outbox INSERT, js_PublishAsync+msg-id (window 1000),
 #                Fetch(500)+Ack, curl-multi POST (32)
 #   observer     fraiseql-observer run: pg_listen (notify | outbox) -> nats -> webhook,
-#                at full speed and at a steady 5 000 events/s
+#                at full speed and at a steady 5 000 events/s; outbox mode also catching up
+#                on rows committed while it was stopped
 #   Node.js      bench/node/bridge.js (pg LISTEN -> nats JetStream -> fetch() POST),
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
@@ -271,6 +272,21 @@ for mode in notify outbox; do
   "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
     --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" >/dev/null
   forget "$opid"
+  if [ "$mode" = outbox ]; then
+    # Catching up after downtime: the rows were committed while the observer was stopped and
+    # wait in the outbox; the rate counts from the observer's start to the last arrival.
+    log "  catching up on $n_full rows inserted while it was stopped"
+    "$eb" raw-insert --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" >/dev/null
+    curl -sf -X POST "http://127.0.0.1:$recv_port/reset" >/dev/null
+    started_us=$(date +%s%6N)
+    start "observer_${mode}_backlog" env BENCH_METRICS_PORT="$metrics_port" DATABASE_URL="$conninfo" NATS_URL="$nats_url" \
+      WEBHOOK_URL="$hook_url" "$obs" run -c "$work/observer-$mode.toml"
+    pid_var="observer_${mode}_backlog_pid"; opid=${!pid_var}
+    "$eb" drive --backlog --start-us "$started_us" --conninfo "$conninfo" --table "$table" --events "$n_full" \
+      --receiver-port "$recv_port" --pids "$opid" --label "fraiseql-observer $mode, catching up on a backlog" \
+      --kind "observer:$mode:backlog" --note "$n_full rows waiting at start" --results "$results" >/dev/null
+    forget "$opid"
+  fi
 done
 
 # --- the hand-written Node.js bridge ----------------------------------------------------------

@@ -26,14 +26,22 @@ int run_drive(const Args &args) {
     const int64_t timeout_us = args.num("timeout-secs", 120) * 1000000;
     const int64_t stall_us = args.num("stall-secs", 10) * 1000000;
 
-    receiver_reset(port);
+    if (!args.has("backlog")) receiver_reset(port); // --backlog: reset before the contender started
     const ReceiverStats before = receiver_stats(port);
     double cpu0 = 0;
     for (pid_t p : pids) cpu0 += std::max(0.0, process_cpu_seconds(p));
     const double busy0 = machine_busy_seconds();
     const auto by_command0 = cpu_seconds_by_command();
 
-    LoadResult load = run_load(spec);
+    // --backlog: the rows are already in the table (inserted while the contender was stopped);
+    // measure how fast it catches up, from --start-us (when it was started) to the last arrival.
+    const bool backlog = args.has("backlog");
+    LoadResult load;
+    if (backlog) {
+        load.start_us = args.num("start-us", wall_us());
+    } else {
+        load = run_load(spec);
+    }
 
     // Wait for the receiver to see every event, or for the flow to stop.
     ReceiverStats s = receiver_stats(port);
@@ -68,7 +76,7 @@ int run_drive(const Args &args) {
     r.events = spec.events;
     const double elapsed_s = (s.last_us - load.start_us) / 1e6;
     if (s.distinct > 0 && elapsed_s > 0) r.rate = s.distinct / elapsed_s;
-    if (s.p50_us >= 0) {
+    if (s.p50_us >= 0 && !backlog) { // a backlog's latency is mostly the time it waited
         r.p50_ms = s.p50_us / 1000.0;
         r.p99_ms = s.p99_us / 1000.0;
         r.max_ms = s.max_us / 1000.0;

@@ -14,6 +14,9 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
   drive        --label L --kind K --conninfo C --table T --events N [--connections 4]
                [--rows-per-tx 100] [--rate EV_PER_S] --receiver-port P [--pids 1,2]
                [--timeout-secs 120] [--stall-secs 10] [--results FILE] [--note TEXT]
+               [--backlog [--start-us T]]   no load: the rows are already there; the rate counts
+                                            from T (wall-clock µs, when the contender started);
+                                            the receiver is not reset, no latency is reported
   raw-listen   --conninfo C --table T --channel CH --events N [--connections 4] [--rows-per-tx 100]
   raw-insert   --conninfo C --table T --events N [--connections 4] [--rows-per-tx 100]
   raw-publish  --nats-url U --stream S --subject-prefix P --events N [--window 1000]
