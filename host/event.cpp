@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <vector>
 
 namespace fraiseql_observer::host {
 
@@ -60,17 +61,99 @@ std::string iso8601_utc(uint64_t ns) {
 
 namespace {
 
-// A string field, or an integer rendered as text (ids are often numeric).
-bool text_of(const ojson &v, std::string &out) {
-    if (v.is_string()) {
-        out = v.get<std::string>();
+// The payload is validated once (nlohmann's SAX `accept`, no tree), then only its top level is
+// scanned: each member's value stays a view of the payload's bytes. Values are copied into the
+// body as written, so numbers keep every digit (a tree would turn 12345678901234567.89 into a
+// double) and no per-event tree is built.
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+size_t skip_ws(std::string_view s, size_t i) {
+    while (i < s.size() && is_ws(s[i])) ++i;
+    return i;
+}
+
+// End of the string starting at s[i] == '"' (one past the closing quote). Valid JSON only.
+size_t skip_string(std::string_view s, size_t i) {
+    for (++i; i < s.size() && s[i] != '"'; ++i)
+        if (s[i] == '\\') ++i;
+    return i + 1;
+}
+
+// End of the value starting at s[i]. Valid JSON only; iterative, so nesting depth is free.
+size_t skip_value(std::string_view s, size_t i) {
+    if (s[i] == '"') return skip_string(s, i);
+    if (s[i] != '{' && s[i] != '[') {
+        while (i < s.size() && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, i);
+            continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+        ++i;
+    }
+    return i;
+}
+
+// Appends a valid JSON value without the whitespace between its tokens.
+void append_compact(std::string &out, std::string_view v) {
+    for (size_t i = 0; i < v.size();) {
+        if (v[i] == '"') {
+            size_t end = skip_string(v, i);
+            out.append(v.substr(i, end - i));
+            i = end;
+        } else {
+            if (!is_ws(v[i])) out += v[i];
+            ++i;
+        }
+    }
+}
+
+struct Member {
+    std::string_view key_json; // the key as written, with its quotes
+    std::string key;           // decoded
+    std::string_view value;    // the value as written
+};
+
+bool decode_string(std::string_view json_string, std::string &out) {
+    if (json_string.empty() || json_string[0] != '"') return false;
+    std::string_view inner = json_string.substr(1, json_string.size() - 2);
+    if (inner.find('\\') == std::string_view::npos) {
+        out.assign(inner);
         return true;
     }
-    if (v.is_number_integer() || v.is_number_unsigned()) {
-        out = v.dump();
+    auto v = ojson::parse(json_string, nullptr, false);
+    if (!v.is_string()) return false;
+    out = v.get<std::string>();
+    return true;
+}
+
+bool is_integer(std::string_view v) {
+    if (v.empty()) return false;
+    size_t i = v[0] == '-' ? 1 : 0;
+    if (i == v.size()) return false;
+    for (; i < v.size(); ++i)
+        if (v[i] < '0' || v[i] > '9') return false;
+    return true;
+}
+
+// A string field, or an integer as written (ids are often numeric).
+bool text_of(std::string_view v, std::string &out) {
+    if (is_integer(v)) {
+        out.assign(v);
         return true;
     }
-    return false;
+    return decode_string(v, out);
+}
+
+std::string json_quoted(std::string_view text) {
+    return ojson(std::string(text)).dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
 std::string excerpt(std::string_view s) {
@@ -85,98 +168,122 @@ std::string excerpt(std::string_view s) {
 std::variant<EventData, Rejection> normalize_event(std::string_view payload,
                                                    std::string_view source_name, int64_t txid,
                                                    uint64_t now_ns) {
-    ojson in = ojson::parse(payload.begin(), payload.end(), nullptr, false);
-    if (in.is_discarded())
+    if (!ojson::accept(payload.begin(), payload.end()))
         return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
-    if (!in.is_object()) return Rejection{"payload is not a JSON object"};
+    size_t i = skip_ws(payload, 0);
+    if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
+
+    // Top-level members in the producer's order; a repeated key keeps its first place and its
+    // last value (as a JSON tree would).
+    std::vector<Member> members;
+    members.reserve(12);
+    for (i = skip_ws(payload, i + 1); payload[i] != '}';) {
+        size_t key_end = skip_string(payload, i);
+        Member m;
+        m.key_json = payload.substr(i, key_end - i);
+        decode_string(m.key_json, m.key);
+        i = skip_ws(payload, skip_ws(payload, key_end) + 1); // past ':'
+        size_t value_end = skip_value(payload, i);
+        m.value = payload.substr(i, value_end - i);
+        auto same = std::find_if(members.begin(), members.end(), [&](const Member &o) { return o.key == m.key; });
+        if (same != members.end()) same->value = m.value;
+        else members.push_back(std::move(m));
+        i = skip_ws(payload, value_end);
+        if (payload[i] == ',') i = skip_ws(payload, i + 1);
+    }
 
     EventData ev;
-    auto field = [&](const char *name, const char *alias) -> const ojson * {
-        auto it = in.find(name);
-        if (it != in.end() && !it->is_null()) return &*it;
-        if (alias) {
-            it = in.find(alias);
-            if (it != in.end() && !it->is_null()) return &*it;
+    auto field = [&](std::string_view name, std::string_view alias = {}) -> std::string_view {
+        for (std::string_view k : {name, alias}) {
+            if (k.empty()) continue;
+            for (const auto &m : members)
+                if (m.key == k && m.value != "null") return m.value;
         }
-        return nullptr;
+        return {};
     };
 
-    const ojson *et = field("entity_type", nullptr);
-    if (!et) return Rejection{"missing entity_type"};
-    if (!et->is_string()) return Rejection{"entity_type is not a string"};
-    ev.entity_type = et->get<std::string>();
+    std::string_view et = field("entity_type");
+    if (et.empty()) return Rejection{"missing entity_type"};
+    if (!decode_string(et, ev.entity_type)) return Rejection{"entity_type is not a string"};
     if (!valid_subject_token(ev.entity_type))
         return Rejection{"entity_type \"" + excerpt(ev.entity_type) +
                          "\" is not a valid NATS subject token (no '.', '*', '>', whitespace)"};
 
-    const ojson *op = field("operation", "event_type");
-    if (!op) return Rejection{"missing operation (or event_type)"};
-    if (!op->is_string()) return Rejection{"operation is not a string"};
-    ev.operation = op->get<std::string>();
+    std::string_view op = field("operation", "event_type");
+    if (op.empty()) return Rejection{"missing operation (or event_type)"};
+    if (!decode_string(op, ev.operation)) return Rejection{"operation is not a string"};
     for (char &c : ev.operation) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (!valid_subject_token(ev.operation))
         return Rejection{"operation \"" + excerpt(ev.operation) +
                          "\" is not a valid NATS subject token (no '.', '*', '>', whitespace)"};
 
-    const ojson *eid = field("entity_id", nullptr);
-    if (!eid) return Rejection{"missing entity_id"};
-    if (!text_of(*eid, ev.entity_id) || ev.entity_id.empty())
+    std::string_view eid = field("entity_id");
+    if (eid.empty()) return Rejection{"missing entity_id"};
+    if (!text_of(eid, ev.entity_id) || ev.entity_id.empty())
         return Rejection{"entity_id is not a non-empty string or integer"};
 
-    const ojson *tx = field("txid", nullptr);
-    ojson txid_json = nullptr;
-    if (tx && (tx->is_number_integer() || tx->is_number_unsigned())) txid_json = *tx;
-    else if (txid >= 0) txid_json = txid;
+    // The payload's own integer txid wins over the one the source knows.
+    std::string txid_text;
+    if (std::string_view tx = field("txid"); is_integer(tx)) txid_text.assign(tx);
+    else if (txid >= 0) txid_text = std::to_string(txid);
 
-    const ojson *id = field("id", nullptr);
-    if (id && text_of(*id, ev.id) && !ev.id.empty()) {
+    std::string_view id = field("id");
+    if (!id.empty() && text_of(id, ev.id) && !ev.id.empty()) {
         // the source's own id is stable by construction
     } else {
         std::string name;
         name.reserve(source_name.size() + payload.size() + 24);
         name.append(source_name);
         name += '\n';
-        name += txid_json.is_null() ? std::string("-") : txid_json.dump();
+        name += txid_text.empty() ? std::string("-") : txid_text;
         name += '\n';
         name.append(payload);
         ev.id = uuid_v5(name);
     }
 
-    // The body is written directly (no second JSON tree: the entity is not copied), in the
-    // canonical field order.
-    auto dump = [](const ojson &v) { return v.dump(-1, ' ', false, ojson::error_handler_t::replace); };
+    // The body, in the canonical field order; the producer's values are copied as written.
     std::string &b = ev.body;
     b.reserve(payload.size() + 256);
-    auto put = [&](std::string_view key, const std::string &json_value) {
+    auto key = [&](std::string_view k) {
         b += b.empty() ? '{' : ',';
         b += '"';
-        b += key;
+        b += k;
         b += "\":";
-        b += json_value;
     };
-    put("id", dump(ev.id));
-    put("entity_type", dump(ev.entity_type));
-    put("operation", dump(ev.operation));
-    put("entity_id", dump(ev.entity_id));
-    const ojson *ts = field("timestamp", nullptr);
-    put("timestamp", dump((ts && ts->is_string()) ? ts->get<std::string>() : iso8601_utc(now_ns)));
-    put("txid", dump(txid_json));
-    const ojson *entity = field("entity", "data");
-    put("entity", entity ? dump(*entity) : "null");
-    const ojson *changes = field("changes", nullptr);
-    put("changes", changes ? dump(*changes) : "null");
-    put("source", dump(std::string(source_name)));
+    key("id");
+    b += json_quoted(ev.id);
+    key("entity_type");
+    b += json_quoted(ev.entity_type);
+    key("operation");
+    b += json_quoted(ev.operation);
+    key("entity_id");
+    b += json_quoted(ev.entity_id);
+    key("timestamp");
+    std::string_view ts = field("timestamp");
+    if (!ts.empty() && ts[0] == '"') b += ts;
+    else b += json_quoted(iso8601_utc(now_ns));
+    key("txid");
+    b += txid_text.empty() ? std::string_view("null") : std::string_view(txid_text);
+    key("entity");
+    std::string_view entity = field("entity", "data");
+    if (entity.empty()) b += "null";
+    else append_compact(b, entity);
+    key("changes");
+    std::string_view changes = field("changes");
+    if (changes.empty()) b += "null";
+    else append_compact(b, changes);
+    key("source");
+    b += json_quoted(source_name);
     // Anything else the producer put in the payload is kept, after the standard fields.
     static const std::string_view standard[] = {"id", "entity_type", "operation", "entity_id",
                                                 "timestamp", "txid", "entity", "changes",
                                                 "source", "event_type", "data"};
-    for (auto it = in.begin(); it != in.end(); ++it) {
-        const std::string &k = it.key();
-        if (std::find(std::begin(standard), std::end(standard), k) != std::end(standard)) continue;
+    for (const auto &m : members) {
+        if (std::find(std::begin(standard), std::end(standard), m.key) != std::end(standard)) continue;
         b += ',';
-        b += dump(k); // the key, quoted and escaped
+        b += m.key_json;
         b += ':';
-        b += dump(it.value());
+        append_compact(b, m.value);
     }
     b += '}';
     ev.source = std::string(source_name);

@@ -115,3 +115,53 @@ TEST(Event, body_is_the_canonical_object_with_escaping_and_extras_in_order) {
     EXPECT_EQ(e.body.find("\"data\""), std::string::npos);
     EXPECT_EQ(body.size(), 11u);
 }
+
+TEST(Event, producer_values_are_copied_as_written_so_numbers_keep_every_digit) {
+    // A tree would turn these into doubles: 1.2345678901234568e+16, 42.5, 1.2345678901234568e+29.
+    EventData e = ok(R"({"entity_type":"Order","operation":"UPDATE","entity_id":123456789012345678901234567890,
+        "entity": {"total": 12345678901234567.89, "price": 42.50, "big": 123456789012345678901234567890, "e": 1E+2},
+        "changes": {"total": {"old": 0.10, "new": 12345678901234567.89}}, "weight": 1.000})");
+    EXPECT_EQ(e.entity_id, "123456789012345678901234567890");
+    EXPECT_NE(e.body.find(R"("entity":{"total":12345678901234567.89,"price":42.50,"big":123456789012345678901234567890,"e":1E+2})"),
+              std::string::npos) << e.body;
+    EXPECT_NE(e.body.find(R"("changes":{"total":{"old":0.10,"new":12345678901234567.89}})"), std::string::npos) << e.body;
+    EXPECT_NE(e.body.find(R"("weight":1.000)"), std::string::npos) << e.body;
+    EXPECT_TRUE(json::accept(e.body));
+}
+
+TEST(Event, whitespace_between_tokens_is_dropped_and_kept_inside_strings) {
+    // PostgreSQL's jsonb text output puts a space after every ':' and ','.
+    EventData e = ok("{\"entity_type\": \"Order\", \"operation\": \"INSERT\", \"entity_id\": \"1\",\n"
+                     "  \"entity\": {\"note\": \"two  spaces, a\\ttab\", \"tags\": [1, 2,\t3]}, \"x\" : { } }");
+    EXPECT_NE(e.body.find(R"("entity":{"note":"two  spaces, a\ttab","tags":[1,2,3]})"), std::string::npos) << e.body;
+    EXPECT_NE(e.body.find(R"("x":{})"), std::string::npos) << e.body;
+    EXPECT_EQ(json::parse(e.body)["entity"]["note"], "two  spaces, a\ttab");
+}
+
+TEST(Event, a_repeated_key_keeps_its_last_value_in_its_first_place) {
+    EventData e = ok(R"({"entity_type":"A","z":1,"operation":"insert","entity_id":"1","z":2,"entity_type":"Order","y":null})");
+    EXPECT_EQ(e.entity_type, "Order");
+    json body = json::parse(e.body);
+    EXPECT_EQ(body["z"], 2);
+    EXPECT_TRUE(body["y"].is_null());
+    EXPECT_EQ(e.body.find("\"z\""), e.body.rfind("\"z\"")) << "once";
+    EXPECT_LT(e.body.find("\"z\""), e.body.find("\"y\""));
+}
+
+TEST(Event, escaped_keys_and_values_are_decoded_for_the_standard_fields) {
+    EventData e = ok(R"({"entity\u005ftype":"Ord\u0065r","operation":"INSERT","entity_id":"a\"b","id":"e\/1","k\"ey":"v"})");
+    EXPECT_EQ(e.entity_type, "Order");
+    EXPECT_EQ(e.entity_id, "a\"b");
+    EXPECT_EQ(e.id, "e/1");
+    json body = json::parse(e.body);
+    EXPECT_EQ(body["k\"ey"], "v");
+    EXPECT_EQ(body["entity_type"], "Order");
+}
+
+TEST(Event, deep_nesting_is_copied_without_recursion) {
+    constexpr int depth = 200000;
+    std::string deep = std::string(depth, '[') + "1" + std::string(depth, ']');
+    EventData e = ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":)" + deep + "}");
+    EXPECT_NE(e.body.find(deep), std::string::npos);
+    EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":)" + deep + "]}"), "");
+}
