@@ -1,5 +1,7 @@
 #include "event.hpp"
 
+#include "json_text.hpp"
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -61,7 +63,7 @@ std::string iso8601_utc(uint64_t ns) {
 
 namespace {
 
-// The payload is validated once (nlohmann's SAX `accept`, no tree), then only its top level is
+// The payload is validated once (json_valid: no tree, no copies), then only its top level is
 // scanned: each member's value stays a view of the payload's bytes. Values are copied into the
 // body as written, so numbers keep every digit (a tree would turn 12345678901234567.89 into a
 // double) and no per-event tree is built.
@@ -152,8 +154,36 @@ bool text_of(std::string_view v, std::string &out) {
     return decode_string(v, out);
 }
 
+// `text` as a JSON string. Every caller's text is valid UTF-8 (decoded from validated JSON, or
+// the source name from the TOML config), so only quotes, backslashes and control characters
+// need escaping.
 std::string json_quoted(std::string_view text) {
-    return ojson(std::string(text)).dump(-1, ' ', false, ojson::error_handler_t::replace);
+    static const char *hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '"';
+    for (char ch : text) {
+        auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    out += '"';
+    return out;
 }
 
 std::string excerpt(std::string_view s) {
@@ -168,8 +198,9 @@ std::string excerpt(std::string_view s) {
 std::variant<EventData, Rejection> normalize_event(std::string_view payload,
                                                    std::string_view source_name, int64_t txid,
                                                    uint64_t now_ns) {
-    if (!ojson::accept(payload.begin(), payload.end()))
+    if (!json_valid(payload))
         return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
+    if (payload.substr(0, 3) == "\xEF\xBB\xBF") payload.remove_prefix(3); // a UTF-8 byte order mark
     size_t i = skip_ws(payload, 0);
     if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
 

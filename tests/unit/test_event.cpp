@@ -156,6 +156,10 @@ TEST(Event, escaped_keys_and_values_are_decoded_for_the_standard_fields) {
     json body = json::parse(e.body);
     EXPECT_EQ(body["k\"ey"], "v");
     EXPECT_EQ(body["entity_type"], "Order");
+    // Written back escaped: quotes, backslashes and control characters.
+    EventData c = ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"x\u0001\n\t\\y\"\u007f\u00e9"})");
+    EXPECT_EQ(c.entity_id, "x\x01\n\t\\y\"\x7f\xc3\xa9");
+    EXPECT_EQ(json::parse(c.body)["entity_id"], c.entity_id);
 }
 
 TEST(Event, deep_nesting_is_copied_without_recursion) {

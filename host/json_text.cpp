@@ -1,0 +1,197 @@
+#include "json_text.hpp"
+
+#include <vector>
+
+namespace fraiseql_observer::host {
+namespace {
+
+class Checker {
+  public:
+    explicit Checker(std::string_view s)
+        : p_(reinterpret_cast<const unsigned char *>(s.data())), e_(p_ + s.size()) {}
+
+    bool run() {
+        if (e_ - p_ >= 3 && p_[0] == 0xEF && p_[1] == 0xBB && p_[2] == 0xBF) p_ += 3;
+        enum class Next { value, key, after_value } next = Next::value;
+        skip_ws();
+        for (;;) {
+            if (next == Next::key) {
+                if (p_ == e_ || *p_ != '"' || !string()) return false;
+                skip_ws();
+                if (p_ == e_ || *p_ != ':') return false;
+                ++p_;
+                skip_ws();
+                next = Next::value;
+                continue;
+            }
+            if (next == Next::value) {
+                if (p_ == e_) return false;
+                switch (*p_) {
+                case '{':
+                    ++p_;
+                    skip_ws();
+                    if (p_ != e_ && *p_ == '}') {
+                        ++p_;
+                        next = Next::after_value;
+                    } else {
+                        stack_.push_back('{');
+                        next = Next::key;
+                    }
+                    continue;
+                case '[':
+                    ++p_;
+                    skip_ws();
+                    if (p_ != e_ && *p_ == ']') {
+                        ++p_;
+                        next = Next::after_value;
+                    } else {
+                        stack_.push_back('[');
+                    }
+                    continue;
+                case '"':
+                    if (!string()) return false;
+                    break;
+                case 't':
+                    if (!literal("true")) return false;
+                    break;
+                case 'f':
+                    if (!literal("false")) return false;
+                    break;
+                case 'n':
+                    if (!literal("null")) return false;
+                    break;
+                default:
+                    if (!number()) return false;
+                }
+                next = Next::after_value;
+                continue;
+            }
+            // after a value
+            skip_ws();
+            if (stack_.empty()) return p_ == e_;
+            if (p_ == e_) return false;
+            if (*p_ == ',') {
+                ++p_;
+                skip_ws();
+                next = stack_.back() == '{' ? Next::key : Next::value;
+                continue;
+            }
+            if ((stack_.back() == '{' && *p_ == '}') || (stack_.back() == '[' && *p_ == ']')) {
+                ++p_;
+                stack_.pop_back();
+                continue;
+            }
+            return false;
+        }
+    }
+
+  private:
+    void skip_ws() {
+        while (p_ != e_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+    }
+
+    bool literal(const char *word) {
+        for (; *word; ++word, ++p_)
+            if (p_ == e_ || *p_ != static_cast<unsigned char>(*word)) return false;
+        return true;
+    }
+
+    bool digits() { // one or more
+        const unsigned char *start = p_;
+        while (p_ != e_ && *p_ >= '0' && *p_ <= '9') ++p_;
+        return p_ != start;
+    }
+
+    bool number() {
+        if (*p_ == '-') ++p_;
+        if (p_ == e_) return false;
+        if (*p_ == '0') ++p_;
+        else if (!digits()) return false;
+        if (p_ != e_ && *p_ == '.') {
+            ++p_;
+            if (!digits()) return false;
+        }
+        if (p_ != e_ && (*p_ == 'e' || *p_ == 'E')) {
+            ++p_;
+            if (p_ != e_ && (*p_ == '+' || *p_ == '-')) ++p_;
+            if (!digits()) return false;
+        }
+        return true;
+    }
+
+    bool hex4(unsigned &cp) {
+        if (e_ - p_ < 4) return false;
+        cp = 0;
+        for (int i = 0; i < 4; ++i, ++p_) {
+            unsigned c = *p_, v;
+            if (c >= '0' && c <= '9') v = c - '0';
+            else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+            else return false;
+            cp = cp << 4 | v;
+        }
+        return true;
+    }
+
+    bool continuation(unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+        if (p_ == e_ || *p_ < lo || *p_ > hi) return false;
+        ++p_;
+        return true;
+    }
+
+    bool string() { // at the opening quote
+        for (++p_; p_ != e_;) {
+            unsigned char c = *p_;
+            if (c == '"') {
+                ++p_;
+                return true;
+            }
+            if (c == '\\') {
+                ++p_;
+                if (p_ == e_) return false;
+                switch (*p_++) {
+                case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                    break;
+                case 'u': {
+                    unsigned cp;
+                    if (!hex4(cp)) return false;
+                    if (cp >= 0xDC00 && cp <= 0xDFFF) return false; // a low surrogate first
+                    if (cp >= 0xD800 && cp <= 0xDBFF) {                // must pair with a low one
+                        if (e_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+                        p_ += 2;
+                        if (!hex4(cp) || cp < 0xDC00 || cp > 0xDFFF) return false;
+                    }
+                    break;
+                }
+                default:
+                    return false;
+                }
+                continue;
+            }
+            if (c < 0x20) return false;
+            ++p_;
+            if (c < 0x80) continue;
+            // UTF-8, RFC 3629 section 4.
+            bool ok;
+            if (c >= 0xC2 && c <= 0xDF) ok = continuation();
+            else if (c == 0xE0) ok = continuation(0xA0) && continuation();
+            else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) ok = continuation() && continuation();
+            else if (c == 0xED) ok = continuation(0x80, 0x9F) && continuation();
+            else if (c == 0xF0) ok = continuation(0x90) && continuation() && continuation();
+            else if (c >= 0xF1 && c <= 0xF3) ok = continuation() && continuation() && continuation();
+            else if (c == 0xF4) ok = continuation(0x80, 0x8F) && continuation() && continuation();
+            else ok = false;
+            if (!ok) return false;
+        }
+        return false; // unterminated
+    }
+
+    const unsigned char *p_, *e_;
+    std::vector<char> stack_;
+};
+
+} // namespace
+
+bool json_valid(std::string_view text) { return Checker(text).run(); }
+
+} // namespace fraiseql_observer::host

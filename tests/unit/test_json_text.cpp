@@ -1,0 +1,74 @@
+// host::json_valid must accept exactly what nlohmann::json::accept accepts (the parser the host
+// used before): fixed cases with the expected answer, then random texts built from JSON's
+// sharp edges, compared with nlohmann one by one.
+#include "json_text.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <random>
+#include <string>
+#include <vector>
+
+using fraiseql_observer::host::json_valid;
+
+namespace {
+
+void expect(const std::string &text, bool valid) {
+    EXPECT_EQ(nlohmann::json::accept(text), valid) << "nlohmann disagrees with the expectation for: " << text;
+    EXPECT_EQ(json_valid(text), valid) << text;
+}
+
+} // namespace
+
+TEST(JsonText, fixed_cases) {
+    for (const char *t : {"{}", "[]", "0", "-0", "1.5e-7", "-12.0E+3", "true", "false", "null", "\"\"", " {\"a\" : [1, {\"b\":null}] } ",
+                          "\"\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"",
+                          "[[[[[]]]]]", "{\"a\":{\"a\":{\"a\":[]}}}", "\xEF\xBB\xBF{}", "123456789012345678901234567890.123"})
+        expect(t, true);
+    for (const char *t : {"", " ", "{", "}", "[", "{]", "[}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[,1]", "{,}", "01", "-", "1.", ".5",
+                          "1e", "1e+", "+1", "tru", "nul", "True", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
+                          "\"\\ud800\\u0041\"", "\"\x01\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"\xC3\"",
+                          "\"\xE2\x82\"", "\"\xFF\"", "{} {}", "1 2", "{\"a\":1 \"b\":2}", "[1 2]", "\"a\":1", "{1:2}", "nan",
+                          "{\"a\":tru}", "//c\n{}", "{}x"})
+        expect(t, false);
+    std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    EXPECT_TRUE(json_valid(deep));
+    EXPECT_FALSE(json_valid(deep + "]"));
+}
+
+TEST(JsonText, agrees_with_nlohmann_on_random_texts) {
+    const std::vector<std::string> pieces = {
+        "{", "}", "[", "]", ",", ":", "\"", "\"k\"", "\"v\"", " ", "\n", "\t", "0", "1", "9", "-", "+", ".", "e", "E", "01",
+        "true", "false", "null", "tru", "\\", "\\\"", "\\n", "\\u", "\\u00e9", "\\ud83d", "\\ude00", "\\uD800\\uDC00",
+        "\\x", "a", "\xC3\xA9", "\xC3", "\xA9", "\xE2\x82\xAC", "\xED\xA0\x80", "\xF0\x9F\x98\x80", "\xF4\x90\x80\x80",
+        "\xC0\xAF", "\xFF", "\x01", "\x7F", "\xEF\xBB\xBF", "{\"a\":1}", "[1,2]", "\"s p\"", "1.5e+3"};
+    const std::vector<std::string> seeds = {
+        R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":{"total":12.50,"tags":["a","b"]}})",
+        R"([1,-2.5e3,true,false,null,"x\u00e9",{"k":[]}])", R"({"a":{"b":{"c":[1,[2,[3]]]}}})", R"("\ud83d\ude00")", "-0.0e-0"};
+    std::mt19937 rng(20261127);
+    auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+    int valid_seen = 0, disagreements = 0;
+    for (int i = 0; i < 200000; ++i) {
+        std::string t;
+        if (i % 2 == 0) { // a mutated seed
+            t = seeds[pick(seeds.size())];
+            for (int m = 1 + static_cast<int>(pick(3)); m > 0; --m) {
+                size_t at = pick(t.size() + 1);
+                switch (pick(3)) {
+                case 0: t.insert(at, pieces[pick(pieces.size())]); break;
+                case 1: if (at < t.size()) t.erase(at, 1 + pick(3)); break;
+                default: if (at < t.size()) t[at] = pieces[pick(pieces.size())][0];
+                }
+            }
+        } else { // a random sequence of pieces
+            for (size_t n = 1 + pick(12); n > 0; --n) t += pieces[pick(pieces.size())];
+        }
+        bool want = nlohmann::json::accept(t);
+        valid_seen += want;
+        if (json_valid(t) != want && ++disagreements <= 10)
+            ADD_FAILURE() << "nlohmann says " << (want ? "valid" : "invalid") << ": " << ::testing::PrintToString(t);
+    }
+    EXPECT_EQ(disagreements, 0);
+    EXPECT_GT(valid_seen, 5000) << "the generator must also produce valid texts";
+}
