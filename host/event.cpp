@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 namespace fraiseql_observer::host {
@@ -145,18 +148,34 @@ bool is_integer(std::string_view v) {
     return true;
 }
 
-// A string field, or an integer as written (ids are often numeric).
+// A JSON integer that fits 64 bits, in its canonical form ("-0" is "0"), as a JSON tree would
+// have rendered it; nullopt otherwise.
+std::optional<std::string> int64_text(std::string_view v) {
+    if (!is_integer(v)) return std::nullopt;
+    const char *first = v.data(), *last = v.data() + v.size();
+    if (v[0] == '-') {
+        int64_t n = 0;
+        auto [end, ec] = std::from_chars(first, last, n);
+        if (ec != std::errc() || end != last) return std::nullopt;
+        return std::to_string(n);
+    }
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(first, last, n);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return std::to_string(n);
+}
+
+// A string field, or an integer (ids are often numeric): one that fits 64 bits canonically, a
+// longer one (numeric(38) keys) as written.
 bool text_of(std::string_view v, std::string &out) {
     if (is_integer(v)) {
-        out.assign(v);
+        if (auto t = int64_text(v)) out = std::move(*t);
+        else out.assign(v);
         return true;
     }
     return decode_string(v, out);
 }
 
-// `text` as a JSON string. Every caller's text is valid UTF-8 (decoded from validated JSON, or
-// the source name from the TOML config), so only quotes, backslashes and control characters
-// need escaping.
 std::string json_quoted(std::string_view text) {
     static const char *hex = "0123456789abcdef";
     std::string out;
@@ -200,6 +219,7 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
                                                    uint64_t now_ns) {
     if (!json_valid(payload))
         return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
+    const std::string_view raw_payload = payload; // what a derived id hashes
     if (payload.substr(0, 3) == "\xEF\xBB\xBF") payload.remove_prefix(3); // a UTF-8 byte order mark
     size_t i = skip_ws(payload, 0);
     if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
@@ -255,7 +275,7 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
 
     // The payload's own integer txid wins over the one the source knows.
     std::string txid_text;
-    if (std::string_view tx = field("txid"); is_integer(tx)) txid_text.assign(tx);
+    if (auto tx = int64_text(field("txid"))) txid_text = std::move(*tx);
     else if (txid >= 0) txid_text = std::to_string(txid);
 
     std::string_view id = field("id");
@@ -268,7 +288,7 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
         name += '\n';
         name += txid_text.empty() ? std::string("-") : txid_text;
         name += '\n';
-        name.append(payload);
+        name.append(raw_payload);
         ev.id = uuid_v5(name);
     }
 

@@ -1,5 +1,10 @@
 #include "json_text.hpp"
 
+#include <clocale>
+#include <cmath>
+#include <cstdlib>
+#include <locale.h>
+#include <string>
 #include <vector>
 
 namespace fraiseql_observer::host {
@@ -103,20 +108,33 @@ class Checker {
     }
 
     bool number() {
+        const unsigned char *start = p_;
         if (*p_ == '-') ++p_;
         if (p_ == e_) return false;
+        const unsigned char *int_start = p_;
         if (*p_ == '0') ++p_;
         else if (!digits()) return false;
+        long magnitude = p_ - int_start; // decimal digits before the point: an upper bound of log10
         if (p_ != e_ && *p_ == '.') {
             ++p_;
             if (!digits()) return false;
         }
         if (p_ != e_ && (*p_ == 'e' || *p_ == 'E')) {
             ++p_;
-            if (p_ != e_ && (*p_ == '+' || *p_ == '-')) ++p_;
+            bool negative = false;
+            if (p_ != e_ && (*p_ == '+' || *p_ == '-')) negative = *p_++ == '-';
+            const unsigned char *exp_start = p_;
             if (!digits()) return false;
+            long exponent = 0;
+            for (const unsigned char *d = exp_start; d != p_ && exponent < 100000; ++d) exponent = exponent * 10 + (*d - '0');
+            magnitude += negative ? -exponent : exponent;
         }
-        return true;
+        // Like nlohmann (and most JSON parsers), refuse a number a double cannot hold: only
+        // worth checking near DBL_MAX (1.8e308); underflow to zero is fine.
+        if (magnitude < 300) return true;
+        std::string text(reinterpret_cast<const char *>(start), static_cast<size_t>(p_ - start));
+        static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(0));
+        return std::isfinite(strtod_l(text.c_str(), nullptr, c_locale));
     }
 
     bool hex4(unsigned &cp) {

@@ -1,5 +1,6 @@
-// Strict JSON text checks without building a tree (RFC 8259; the same texts nlohmann::json
-// accepts, which tests/unit/test_json_text.cpp checks against nlohmann on random inputs).
+// Strict JSON text checks without building a tree (RFC 8259). It accepts the texts
+// nlohmann::json accepts (tests/unit/test_json_text.cpp compares them on random inputs), except
+// that it also refuses anything after a NUL byte, where nlohmann stops reading.
 #pragma once
 
 #include <string_view>
@@ -8,7 +9,8 @@ namespace fraiseql_observer::host {
 
 /// True when `text` is one complete JSON value surrounded by optional whitespace: strings are
 /// valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) without raw control
-/// characters, `\u` escapes pair their surrogates, numbers have no leading zeros. A leading
+/// characters, `\u` escapes pair their surrogates, numbers have no leading zeros and fit a
+/// double (1e400 is refused, 1e-400 is zero). A leading
 /// UTF-8 byte order mark is skipped. Iterative: nesting depth costs no stack.
 bool json_valid(std::string_view text);
 

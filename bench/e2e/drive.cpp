@@ -28,8 +28,10 @@ int run_drive(const Args &args) {
 
     if (!args.has("backlog")) receiver_reset(port); // --backlog: reset before the contender started
     const ReceiverStats before = receiver_stats(port);
+    // --backlog: the contender was started just before this command, so all of its CPU counts.
     double cpu0 = 0;
-    for (pid_t p : pids) cpu0 += std::max(0.0, process_cpu_seconds(p));
+    if (!args.has("backlog"))
+        for (pid_t p : pids) cpu0 += std::max(0.0, process_cpu_seconds(p));
     const double busy0 = machine_busy_seconds();
     const auto by_command0 = cpu_seconds_by_command();
 

@@ -22,6 +22,7 @@ namespace {
 constexpr milliseconds kDefaultRetryDelay{1000};
 constexpr milliseconds kFlushDelay{10};      // batches checkpoint writes under a trickle of acks
 constexpr milliseconds kBacklogPeriod{1000}; // how often the outbox_backlog gauge is refreshed
+constexpr milliseconds kBacklogMaxPeriod{60000}; // ... at the least, when counting gets slow
 
 std::string ms_text(milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
@@ -492,16 +493,18 @@ void OutboxReader::reemit_due() {
 
 void OutboxReader::refresh_backlog(Connection &conn) {
     const auto started = steady_clock::now();
-    next_backlog_ = started + kBacklogPeriod;
     auto r = conn.exec("SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = "
                        "'rejected') FROM " + table_);
+    // count(*) reads the whole table: with a large backlog (an outage of the transport) it can
+    // take a noticeable time, which the reader then does not spend draining. Keep it below ~5 %
+    // (also when it failed, e.g. on statement_timeout), but refresh at least every minute.
+    const auto now = steady_clock::now();
+    const auto spent = duration_cast<milliseconds>(now - started);
+    next_backlog_ = now + std::clamp<milliseconds>(20 * spent, kBacklogPeriod, kBacklogMaxPeriod);
     if (!r.ok()) {
         report_error(conn, "counting the outbox backlog", r.error(), r.sqlstate());
         return;
     }
-    // count(*) reads the whole table: with a large backlog (an outage of the transport) it can
-    // take a noticeable time, which the reader then does not spend draining. Keep it below ~5 %.
-    next_backlog_ = std::max(next_backlog_, steady_clock::now() + 20 * (steady_clock::now() - started));
     int64_t backlog = to_number<int64_t>(r.value(0, 0));
     backlog_gauge_.set(static_cast<double>(backlog));
     std::lock_guard lk(status_mu_);

@@ -169,3 +169,31 @@ TEST(Event, deep_nesting_is_copied_without_recursion) {
     EXPECT_NE(e.body.find(deep), std::string::npos);
     EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":)" + deep + "]}"), "");
 }
+
+TEST(Event, integers_in_id_fields_are_canonical_when_they_fit_64_bits_and_kept_when_longer) {
+    EXPECT_EQ(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":-0})").entity_id, "0");
+    EXPECT_EQ(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":18446744073709551615})").entity_id,
+              "18446744073709551615");
+    // A numeric(38) key: a JSON tree made it a double and refused it; now it is the id as written.
+    EXPECT_EQ(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":123456789012345678901234567890})").entity_id,
+              "123456789012345678901234567890");
+    // A payload txid must fit 64 bits to win over the one the source knows.
+    EXPECT_EQ(json::parse(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","txid":99999999999999999999999})", 42).body)["txid"], 42);
+    EXPECT_EQ(json::parse(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","txid":-0})", 42).body)["txid"], 0);
+    EXPECT_EQ(json::parse(ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","txid":"7"})", 42).body)["txid"], 42);
+}
+
+TEST(Event, a_byte_order_mark_is_skipped_and_the_derived_id_hashes_the_bytes_as_received) {
+    const std::string plain = R"({"entity_type":"Order","operation":"INSERT","entity_id":"1"})";
+    EventData with_bom = ok("\xEF\xBB\xBF" + plain, 7);
+    EXPECT_EQ(with_bom.entity_type, "Order");
+    EXPECT_NE(with_bom.id, ok(plain, 7).id);
+    EXPECT_EQ(with_bom.id, ok("\xEF\xBB\xBF" + plain, 7).id);
+}
+
+TEST(Event, numbers_a_double_cannot_hold_are_rejected_and_nested_values_are_copied_as_written) {
+    EXPECT_NE(rejected(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":{"x":1e400}})"), "");
+    // Repeated keys inside a value are the producer's (jsonb never has them; hand-built json may).
+    EventData e = ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":{"a":1,"a":2}})");
+    EXPECT_NE(e.body.find(R"("entity":{"a":1,"a":2})"), std::string::npos) << e.body;
+}
