@@ -366,6 +366,32 @@ TEST_F(WebhookAction, many_events_never_exceed_max_concurrency) {
     EXPECT_GE(s["peak_in_flight"].get<int>(), 32);
 }
 
+// Every answer closes its connection: curl opens a new socket per request, so sockets come and
+// go (and their numbers are reused) all the time in the action's event loop.
+TEST_F(WebhookAction, a_receiver_that_closes_every_connection_gets_every_event) {
+    NodeReceiver receiver({kSecret});
+    auto a = started(config(receiver.url("/close"), {{"max_concurrency", 8}}));
+    constexpr int n = 300;
+    std::mutex mu;
+    std::condition_variable cv;
+    int ok = 0, other = 0;
+    std::string first_failure;
+    for (int i = 0; i < n; ++i) {
+        auto ev = make_event("close-" + std::to_string(i));
+        a->execute(ev.view(), [&](const Outcome &o) {
+            std::lock_guard lk(mu);
+            if (o.kind == FOBS_OUTCOME_OK) ++ok;
+            else if (other++ == 0) first_failure = o.reason;
+            cv.notify_all();
+        });
+    }
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return ok + other == n; }));
+    EXPECT_EQ(ok, n) << first_failure;
+    lk.unlock();
+    ASSERT_TRUE(fobs_test::eventually([&] { return receiver.stats().value("distinct_ids", 0) == n; }, 5s));
+}
+
 class WebhookTls : public ::testing::Test {
   protected:
     void SetUp() override {

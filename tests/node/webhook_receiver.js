@@ -10,6 +10,7 @@
 //   /status/<code>[?retry_after=V&body=T&location=L]   that status, optional headers/body
 //   /delay/<ms>                    200 after <ms> milliseconds
 //   /hang                          never answers
+//   /close                         200 "ok" with "Connection: close" (a new connection per request)
 //   anything else                  204
 // With --secret, a request that fails verification gets 401 "invalid signature: <why>".
 'use strict';
@@ -131,6 +132,10 @@ function handle(req, res) {
     if (parts[0] === 'hang') return; // never answer; the client must time out
     if (parts[0] === 'ok') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
+      return res.end('ok');
+    }
+    if (parts[0] === 'close') {
+      res.writeHead(200, { 'Content-Type': 'text/plain', Connection: 'close' });
       return res.end('ok');
     }
     if (parts[0] === 'delay') {
