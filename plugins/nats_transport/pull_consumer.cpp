@@ -111,7 +111,24 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     }
 
     ~Core() {
+        for (natsMsg *m : trash) natsMsg_Destroy(m);
         if (sub) natsSubscription_Destroy(sub);
+    }
+
+    // Settled messages wait here and are destroyed in batches by the fetch thread: libnats
+    // frees every message on its garbage-collector thread and wakes it for each one it finds
+    // idle, so destroying them one by one from the action's thread cost a thread wake-up (and
+    // often a preemption of that thread) per event.
+    std::mutex trash_mu;
+    std::vector<natsMsg *> trash;
+
+    void empty_trash() {
+        std::vector<natsMsg *> batch;
+        {
+            std::lock_guard lk(trash_mu);
+            batch.swap(trash);
+        }
+        for (natsMsg *m : batch) natsMsg_Destroy(m);
     }
 
     void set_ack_wait(int64_t ms) {
@@ -191,7 +208,10 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     }
 
     static void destroy(Delivery *d) {
-        natsMsg_Destroy(d->msg);
+        {
+            std::lock_guard lk(d->core->trash_mu);
+            d->core->trash.push_back(d->msg);
+        }
         delete d;
     }
 
@@ -303,6 +323,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         if (!subscribed.load() && !setup_in_background()) return;
         int errors = 0;
         while (running.load()) {
+            empty_trash();
             // Room for more: never hold more than max_in_flight fetched-but-unsettled
             // messages (their ack_wait is ticking even before the host takes them).
             size_t limit = options.max_in_flight ? options.max_in_flight : 1024;
@@ -341,6 +362,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
                 continue;
             }
             errors = 0;
+            empty_trash();
             std::vector<Delivery *> batch_deliveries;
             batch_deliveries.reserve(static_cast<size_t>(list.Count));
             for (int i = 0; i < list.Count; ++i) {
