@@ -103,6 +103,33 @@ class WebhookAction : public ::testing::Test {
     Outcome run(ActionInstance &a, const std::string &id = "evt-1") {
         return a.execute_sync(make_event(id), 20000);
     }
+    // Hands `n` events over at once and waits for all outcomes: how many were OK, and the
+    // reason of the first that was not.
+    struct Burst {
+        int ok = 0, other = 0;
+        std::string first_failure;
+    };
+    static Burst burst(ActionInstance &a, const std::string &prefix, int n) {
+        std::mutex mu;
+        std::condition_variable cv;
+        Burst b;
+        for (int i = 0; i < n; ++i) {
+            auto ev = make_event(prefix + std::to_string(i));
+            a.execute(ev.view(), [&](const Outcome &o) {
+                std::lock_guard lk(mu);
+                if (o.kind == FOBS_OUTCOME_OK) ++b.ok;
+                else if (b.other++ == 0) b.first_failure = o.reason;
+                cv.notify_all();
+            });
+        }
+        std::unique_lock lk(mu);
+        if (!cv.wait_for(lk, 60s, [&] { return b.ok + b.other == n; })) {
+            ADD_FAILURE() << "outcomes missing: " << b.ok << " ok, " << b.other << " other of " << n;
+            lk.unlock();
+            a.stop(); // settles what is left while the counters above still exist
+        }
+        return b;
+    }
 
     static NodeReceiver *receiver_;
     Harness h_;
@@ -339,24 +366,8 @@ TEST_F(WebhookAction, many_events_never_exceed_max_concurrency) {
     NodeReceiver receiver({kSecret});
     auto a = started(config(receiver.url("/delay/20"), {{"max_concurrency", 64}}));
     constexpr int n = 500;
-    std::mutex mu;
-    std::condition_variable cv;
-    int ok = 0, other = 0;
-    std::string first_failure;
-    for (int i = 0; i < n; ++i) {
-        auto ev = make_event("burst-" + std::to_string(i));
-        a->execute(ev.view(), [&](const Outcome &o) {
-            std::lock_guard lk(mu);
-            if (o.kind == FOBS_OUTCOME_OK) ++ok;
-            else if (other++ == 0) first_failure = o.reason;
-            cv.notify_all();
-        });
-    }
-    {
-        std::unique_lock lk(mu);
-        ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return ok + other == n; }));
-        EXPECT_EQ(ok, n) << first_failure;
-    }
+    Burst b = burst(*a, "burst-", n);
+    EXPECT_EQ(b.ok, n) << b.first_failure;
     ASSERT_TRUE(fobs_test::eventually([&] { return receiver.stats().value("requests", 0) == n; }, 5s));
     auto s = receiver.stats();
     EXPECT_EQ(s["distinct_ids"], n);
@@ -372,23 +383,8 @@ TEST_F(WebhookAction, a_receiver_that_closes_every_connection_gets_every_event) 
     NodeReceiver receiver({kSecret});
     auto a = started(config(receiver.url("/close"), {{"max_concurrency", 8}}));
     constexpr int n = 300;
-    std::mutex mu;
-    std::condition_variable cv;
-    int ok = 0, other = 0;
-    std::string first_failure;
-    for (int i = 0; i < n; ++i) {
-        auto ev = make_event("close-" + std::to_string(i));
-        a->execute(ev.view(), [&](const Outcome &o) {
-            std::lock_guard lk(mu);
-            if (o.kind == FOBS_OUTCOME_OK) ++ok;
-            else if (other++ == 0) first_failure = o.reason;
-            cv.notify_all();
-        });
-    }
-    std::unique_lock lk(mu);
-    ASSERT_TRUE(cv.wait_for(lk, 60s, [&] { return ok + other == n; }));
-    EXPECT_EQ(ok, n) << first_failure;
-    lk.unlock();
+    Burst b = burst(*a, "close-", n);
+    EXPECT_EQ(b.ok, n) << b.first_failure;
     ASSERT_TRUE(fobs_test::eventually([&] { return receiver.stats().value("distinct_ids", 0) == n; }, 5s));
 }
 
