@@ -69,17 +69,7 @@ const fobs_completion *make_completion(CompletionFn fn) {
 }
 
 fobs_event EventData::view() const {
-    fobs_event e{};
-    e.struct_size = sizeof(e);
-    e.id = str(id);
-    e.entity_type = str(entity_type);
-    e.operation = str(operation);
-    e.entity_id = str(entity_id);
-    e.source = str(source);
-    e.body = str(body);
-    e.delivery_count = delivery_count;
-    e.sequence = sequence;
-    return e;
+    return sdk::Event{id, entity_type, operation, entity_id, source, body, delivery_count, sequence}.to_c();
 }
 
 EventData EventData::from(const fobs_event &e) {

@@ -2,6 +2,7 @@
 
 #include "event_fields.hpp"
 
+#include <memory>
 #include <stdexcept>
 
 namespace fraiseql_observer::nats_transport {
@@ -197,35 +198,22 @@ uint64_t replay_one(Link &link, const NatsConfig &config, uint64_t seq, natsMsg 
 
 json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
     json replayed = json::array();
-    auto one = [&](uint64_t seq, natsMsg *msg) {
-        uint64_t new_seq = replay_one(link, config, seq, msg);
-        replayed.push_back({{"dlq_seq", seq}, {"id", event_id(msg)}, {"seq", new_seq}});
+    // Replays the entry and destroys it, also when the replay throws.
+    auto one = [&](uint64_t seq, natsMsg *entry) {
+        std::unique_ptr<natsMsg, void (*)(natsMsg *)> msg(entry, natsMsg_Destroy);
+        uint64_t new_seq = replay_one(link, config, seq, msg.get());
+        replayed.push_back({{"dlq_seq", seq}, {"id", event_id(msg.get())}, {"seq", new_seq}});
     };
     if (req.value("all", false)) {
         StreamState st = stream_state(link, config.dlq_stream);
-        for (uint64_t seq = st.first; st.msgs > 0 && seq <= st.last; ++seq) {
-            natsMsg *msg = get_dlq(link, config, seq);
-            if (!msg) continue;
-            try {
-                one(seq, msg);
-            } catch (...) {
-                natsMsg_Destroy(msg);
-                throw;
-            }
-            natsMsg_Destroy(msg);
-        }
+        for (uint64_t seq = st.first; st.msgs > 0 && seq <= st.last; ++seq)
+            if (natsMsg *msg = get_dlq(link, config, seq)) one(seq, msg);
     } else {
         uint64_t seq = require_seq(req, "dlq_replay");
         natsMsg *msg = get_dlq(link, config, seq);
         if (!msg)
             throw std::invalid_argument("dlq_replay: no DLQ entry at seq " + std::to_string(seq));
-        try {
-            one(seq, msg);
-        } catch (...) {
-            natsMsg_Destroy(msg);
-            throw;
-        }
-        natsMsg_Destroy(msg);
+        one(seq, msg);
     }
     return {{"replayed", replayed.size()}, {"entries", replayed}};
 }
