@@ -14,13 +14,7 @@
 namespace fobs_bench {
 
 int run_drive(const Args &args) {
-    LoadSpec spec;
-    spec.conninfo = args.required("conninfo");
-    spec.table = args.required("table");
-    spec.events = args.num("events", 50000);
-    spec.connections = static_cast<int>(args.num("connections", 4));
-    spec.rows_per_tx = static_cast<int>(args.num("rows-per-tx", 100));
-    spec.rate = args.real("rate", 0);
+    const LoadSpec spec = load_spec(args);
     const int port = static_cast<int>(args.num("receiver-port", 0));
     const auto pids = parse_pids(args.str("pids", ""));
     const int64_t timeout_us = args.num("timeout-secs", 120) * 1000000;

@@ -20,6 +20,17 @@ std::string insert_sql(const std::string &table, int rows) {
            " 'fraiseql-observer bench' FROM generate_series(1, " + std::to_string(rows) + ") AS g";
 }
 
+LoadSpec load_spec(const Args &args) {
+    LoadSpec spec;
+    spec.conninfo = args.required("conninfo");
+    spec.table = args.required("table");
+    spec.events = args.num("events", 50000);
+    spec.connections = static_cast<int>(args.num("connections", 4));
+    spec.rows_per_tx = static_cast<int>(args.num("rows-per-tx", 100));
+    spec.rate = args.real("rate", 0);
+    return spec;
+}
+
 LoadResult run_load(const LoadSpec &spec) {
     if (spec.events <= 0 || spec.connections <= 0 || spec.rows_per_tx <= 0)
         throw std::runtime_error("load: events, connections and rows-per-tx must be positive");

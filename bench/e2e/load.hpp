@@ -3,6 +3,8 @@
 // or paced to a steady total rate.
 #pragma once
 
+#include "common.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -23,6 +25,10 @@ struct LoadResult {
     int64_t inserted = 0;
     double max_lag_ms = 0; // paced: how far behind schedule a transaction started, at worst
 };
+
+/// The load the command line asks for: --conninfo, --table (required), --events 50000,
+/// --connections 4, --rows-per-tx 100, --rate 0 (full speed).
+LoadSpec load_spec(const Args &args);
 
 /// Runs the load; throws std::runtime_error on a connection or SQL error.
 LoadResult run_load(const LoadSpec &spec);

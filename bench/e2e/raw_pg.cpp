@@ -18,17 +18,6 @@
 namespace fobs_bench {
 namespace {
 
-LoadSpec load_spec(const Args &args) {
-    LoadSpec spec;
-    spec.conninfo = args.required("conninfo");
-    spec.table = args.required("table");
-    spec.events = args.num("events", 50000);
-    spec.connections = static_cast<int>(args.num("connections", 4));
-    spec.rows_per_tx = static_cast<int>(args.num("rows-per-tx", 100));
-    spec.rate = args.real("rate", 0);
-    return spec;
-}
-
 // The "timestamp" string of a notification payload (json_build_object's "key" : "value" form).
 int64_t payload_timestamp_us(std::string_view payload) {
     size_t pos = payload.find("\"timestamp\"");
