@@ -388,6 +388,21 @@ TEST_F(NatsTransportTest, permanent_failure_goes_to_dlq_then_replay_processes_it
     EXPECT_EQ(stored[1].headers["Nats-Msg-Id"],
               "poison:replay:" + std::to_string(entry["dlq_seq"].get<uint64_t>()));
     EXPECT_EQ(stored[1].body, e.body);
+
+    // Replay of every entry at once ("all": what `dlq replay --all` sends).
+    heal = false;
+    ASSERT_EQ(t->publish_sync(make_event("poison-a")).kind, FOBS_OUTCOME_OK);
+    ASSERT_EQ(t->publish_sync(make_event("poison-b")).kind, FOBS_OUTCOME_OK);
+    ASSERT_TRUE(fobs_test::eventually(
+        [&] { return admin(*t, {{"op", "status"}})["dlq"]["depth"] == 2; }, 10s));
+    heal = true;
+    json all = admin(*t, {{"op", "dlq_replay"}, {"all", true}});
+    ASSERT_EQ(all["replayed"], 2);
+    std::set<std::string> replayed_ids;
+    for (const auto &x : all["entries"]) replayed_ids.insert(x["id"].get<std::string>());
+    EXPECT_EQ(replayed_ids, (std::set<std::string>{"poison-a", "poison-b"}));
+    ASSERT_TRUE(fobs_test::eventually([&] { return sink.count() == 6; }, 10s)) << sink.count();
+    EXPECT_EQ(admin(*t, {{"op", "status"}})["dlq"]["depth"], 0);
     consumer->close();
 
     // Purge: a second failure, then dlq_purge empties the DLQ.
