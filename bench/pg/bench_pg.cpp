@@ -10,6 +10,7 @@
 //   bench_pg [--events N] [--connections C] [--rows-per-tx R] [--runs K]
 #include "harness.hpp"
 #include "pg_cluster.hpp"
+#include "process.hpp"
 
 #include <libpq-fe.h>
 #include <nlohmann/json.hpp>
@@ -38,31 +39,6 @@ struct Options {
     int runs = 1;
 };
 
-const char *kSchema = R"SQL(
-CREATE TABLE bench_notify (
-    id         bigserial PRIMARY KEY,
-    customer   text NOT NULL,
-    status     text NOT NULL,
-    total      numeric(12, 2) NOT NULL,
-    note       text,
-    created_at timestamptz NOT NULL DEFAULT clock_timestamp());
-CREATE TABLE bench_outbox (LIKE bench_notify INCLUDING ALL);
--- The reference document's style of trigger, with the row as entity.
-CREATE FUNCTION bench_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('bench_events', json_build_object(
-        'entity_type', 'Order',
-        'operation',   TG_OP,
-        'entity_id',   NEW.id::text,
-        'timestamp',   NOW(),
-        'entity',      row_to_json(NEW))::text);
-    RETURN NEW;
-END $$;
-CREATE TRIGGER bench_notify_event AFTER INSERT ON bench_notify
-    FOR EACH ROW EXECUTE FUNCTION bench_notify_event();
-CREATE TRIGGER bench_outbox_capture AFTER INSERT OR UPDATE OR DELETE ON bench_outbox
-    FOR EACH ROW EXECUTE FUNCTION fraiseql_observer.capture('Order');
-)SQL";
 
 // C connections insert `events` rows into `table`, R rows per transaction.
 void load(const fobs_test::PgCluster &pg, const Options &o, const std::string &table) {
@@ -197,7 +173,8 @@ int main(int argc, char **argv) {
             auto installer = h.source("pg_listen", json{{"conninfo", pg.conninfo("bench")}, {"mode", "outbox"}}.dump(), "sql");
             pg.exec(json::parse(*installer->admin(R"({"op":"sql"})"))["sql"].get<std::string>(), "bench");
         }
-        pg.exec(kSchema, "bench");
+        // The same tables and triggers as the end-to-end benchmark.
+        pg.exec(fobs_test::read_file(std::string(FOBS_TEST_SOURCE_DIR) + "/bench/schema.sql"), "bench");
 
         std::map<std::string, std::vector<double>> secs;
         std::vector<double> drained;
