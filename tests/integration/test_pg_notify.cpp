@@ -5,6 +5,7 @@
 #include "event.hpp"
 #include "harness.hpp"
 #include "pg_cluster.hpp"
+#include "pg_test.hpp"
 #include "source_recorder.hpp"
 
 #include <gtest/gtest.h>
@@ -25,18 +26,9 @@ namespace {
 using fobs_test::Record;
 using fobs_test::Recorder;
 
-class PgNotify : public ::testing::Test {
+class PgNotify : public fobs_test::PgDatabaseTest {
   protected:
-    static void SetUpTestSuite() { pg_ = new fobs_test::PgCluster(); }
-    static void TearDownTestSuite() {
-        delete pg_;
-        pg_ = nullptr;
-    }
-    void SetUp() override {
-        static int n = 0;
-        db_ = "notify_" + std::to_string(++n);
-        pg_->exec("CREATE DATABASE " + db_);
-    }
+    void SetUp() override { use_new_database("notify"); }
     std::string config(const std::string &extra = "") const {
         return R"({"conninfo":")" + pg_->conninfo(db_) + R"(","reconnect_min_ms":50,"reconnect_max_ms":500)" +
                extra + "}";
@@ -48,11 +40,8 @@ class PgNotify : public ::testing::Test {
         }, t);
     }
 
-    static fobs_test::PgCluster *pg_;
-    std::string db_;
     fobs_test::Harness h_{{}, "info"};
 };
-fobs_test::PgCluster *PgNotify::pg_ = nullptr;
 
 TEST_F(PgNotify, reference_trigger_notify_order_created_gives_order_insert_events) {
     // The user's document, verbatim.

@@ -5,6 +5,7 @@
 #include "event.hpp"
 #include "harness.hpp"
 #include "pg_cluster.hpp"
+#include "pg_test.hpp"
 #include "source_recorder.hpp"
 
 #include <gtest/gtest.h>
@@ -27,18 +28,9 @@ namespace {
 using fobs_test::Record;
 using fobs_test::Recorder;
 
-class PgOutbox : public ::testing::Test {
+class PgOutbox : public fobs_test::PgDatabaseTest {
   protected:
-    static void SetUpTestSuite() { pg_ = new fobs_test::PgCluster(); }
-    static void TearDownTestSuite() {
-        delete pg_;
-        pg_ = nullptr;
-    }
-    void SetUp() override {
-        static int n = 0;
-        db_ = "outbox_" + std::to_string(++n);
-        pg_->exec("CREATE DATABASE " + db_);
-    }
+    void SetUp() override { use_new_database("outbox"); }
     void TearDown() override { recorder_.drop_held(); }
 
     std::string config(const std::string &extra = "") const {
@@ -63,12 +55,9 @@ class PgOutbox : public ::testing::Test {
         return pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox WHERE " + where, db_);
     }
 
-    static fobs_test::PgCluster *pg_;
-    std::string db_;
     fobs_test::Harness h_{{}, std::getenv("FOBS_TEST_LOG") ? std::getenv("FOBS_TEST_LOG") : "info"};
     Recorder recorder_;
 };
-fobs_test::PgCluster *PgOutbox::pg_ = nullptr;
 
 TEST_F(PgOutbox, sql_admin_op_prints_idempotent_ddl_for_any_schema) {
     auto src = h_.source("pg_listen", config(), "installer");
