@@ -22,6 +22,9 @@ struct Column {
     uint32_t type_oid = 0;
     int32_t type_mod = -1;
     bool key = false;
+    /// Not on the wire: part of the table's primary key, filled by the reader from the catalog
+    /// (pg_index) when it knows it, see Relation::primary_key_known and key_columns().
+    bool primary_key = false;
 };
 
 /// 'R': a table's shape. Sent before a table's first change in every session and again after
@@ -31,7 +34,16 @@ struct Relation {
     std::string schema, name; // schema "" on the wire means pg_catalog; kept as sent
     char replica_identity = 'd'; // 'd' default, 'n' nothing, 'f' full, 'i' index
     std::vector<Column> columns;
+    /// Not on the wire: the reader filled Column::primary_key from the catalog.
+    bool primary_key_known = false;
 };
+
+/// The columns (indexes into Relation::columns, in column order) whose values make a row's
+/// entity_id. Under REPLICA IDENTITY FULL pgoutput flags every column as key, so there the
+/// primary key is used when the reader supplied it (primary_key_known); with 'd' or 'i' the
+/// replica identity's key columns, which every tuple (also a 'K' old tuple) carries; with 'n',
+/// the primary key if known. Empty when the table has no usable key.
+std::vector<size_t> key_columns(const Relation &rel);
 
 /// TupleData column kinds: 'n' NULL (or, in a 'K' old tuple, a non-key column not sent),
 /// 'u' unchanged TOAST value (no bytes sent), 't' text form.
