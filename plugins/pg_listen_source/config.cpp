@@ -19,7 +19,10 @@ const std::vector<std::string> &known_keys() {
         "conninfo",         "channels",           "mode",
         "schema",           "batch_size",         "poll_interval_ms",
         "max_in_flight",    "statement_timeout_ms", "connect_timeout_ms",
-        "reconnect_min_ms", "reconnect_max_ms",   "drain_timeout_ms"};
+        "reconnect_min_ms", "reconnect_max_ms",   "drain_timeout_ms",
+        "publication",      "slot",               "tables",
+        "create",           "entity_names",       "snapshot",
+        "heartbeat_secs",   "status_interval_ms", "slot_check_interval_ms"};
     return keys;
 }
 
@@ -63,9 +66,114 @@ void check_conninfo(const std::string &conninfo) {
     throw ConfigError("conninfo", msg + " (the value is secret and not shown)");
 }
 
+std::string get_string(const json &obj, const char *key, std::string def) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return def;
+    if (!it->is_string()) throw ConfigError(key, "must be a string");
+    return it->get<std::string>();
+}
+
+// "schema.table" or "table" (public): lower-case SQL identifiers, as PostgreSQL folds them.
+std::string check_table_name(std::string_view t) {
+    auto ident = [](std::string_view s) {
+        if (s.empty() || s.size() > 63) return false;
+        auto first_ok = [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; };
+        auto rest_ok = [&](char c) { return first_ok(c) || (c >= '0' && c <= '9') || c == '$'; };
+        return first_ok(s[0]) && std::all_of(s.begin() + 1, s.end(), rest_ok);
+    };
+    auto dot = t.find('.');
+    bool ok = dot == std::string_view::npos ? ident(t) : ident(t.substr(0, dot)) && ident(t.substr(dot + 1));
+    return ok ? "" : "must be \"schema.table\" or \"table\" made of lower-case SQL identifiers";
+}
+
+void parse_cdc_keys(const json &obj, Config &c) {
+    c.publication = get_string(obj, "publication", c.publication);
+    if (auto why = check_slot_name(c.publication); !why.empty()) throw ConfigError("publication", why);
+    c.slot = get_string(obj, "slot", c.slot);
+    if (obj.contains("slot"))
+        if (auto why = check_slot_name(c.slot); !why.empty()) throw ConfigError("slot", why);
+    if (auto it = obj.find("tables"); it != obj.end()) {
+        if (!it->is_array()) throw ConfigError("tables", "must be an array of \"schema.table\" names");
+        for (size_t i = 0; i < it->size(); ++i) {
+            const auto &v = (*it)[i];
+            std::string key = "tables[" + std::to_string(i) + "]";
+            if (!v.is_string()) throw ConfigError(key, "must be a string");
+            std::string t = v.get<std::string>();
+            if (auto why = check_table_name(t); !why.empty()) throw ConfigError(key, why);
+            if (t.find('.') == std::string::npos) t = "public." + t;
+            if (std::find(c.tables.begin(), c.tables.end(), t) != c.tables.end())
+                throw ConfigError(key, "duplicate table \"" + t + "\"");
+            c.tables.push_back(std::move(t));
+        }
+    }
+    if (auto it = obj.find("create"); it != obj.end()) {
+        if (!it->is_boolean()) throw ConfigError("create", "must be true or false");
+        c.create = it->get<bool>();
+    }
+    if (auto it = obj.find("entity_names"); it != obj.end()) {
+        if (!it->is_object()) throw ConfigError("entity_names", "must be a table of \"schema.table\" = \"EntityName\"");
+        for (const auto &[table, name] : it->items()) {
+            std::string key = "entity_names." + table;
+            if (auto why = check_table_name(table); !why.empty()) throw ConfigError(key, why);
+            if (!name.is_string()) throw ConfigError(key, "must be a string (the entity type)");
+            std::string n = name.get<std::string>();
+            bool ok = !n.empty() && n.size() <= 128 &&
+                      std::all_of(n.begin(), n.end(), [](char ch) {
+                          auto u = static_cast<unsigned char>(ch);
+                          return u > 0x20 && u != 0x7f && ch != '.' && ch != '*' && ch != '>';
+                      });
+            if (!ok) throw ConfigError(key, "must be a valid NATS subject token (no '.', '*', '>', whitespace), at most 128 bytes");
+            c.entity_names[table] = n;
+        }
+    }
+    if (auto it = obj.find("snapshot"); it != obj.end()) {
+        if (!it->is_string()) throw ConfigError("snapshot", "must be \"never\" or \"initial\"");
+        auto s = it->get<std::string>();
+        if (s == "never") c.snapshot = Snapshot::never;
+        else if (s == "initial") c.snapshot = Snapshot::initial;
+        else throw ConfigError("snapshot", "must be \"never\" or \"initial\" (got \"" + s + "\")");
+    }
+    c.heartbeat = std::chrono::seconds(get_int(obj, "heartbeat_secs", 30, 0, 86'400));
+    c.status_interval = get_ms(obj, "status_interval_ms", c.status_interval, 10, 60'000);
+    c.slot_check_interval = get_ms(obj, "slot_check_interval_ms", c.slot_check_interval, 100, 3'600'000);
+    if (c.mode != Mode::cdc) {
+        for (const char *k : {"publication", "slot", "tables", "create", "entity_names", "snapshot", "heartbeat_secs",
+                              "status_interval_ms", "slot_check_interval_ms"})
+            if (obj.contains(k))
+                throw ConfigError(k, std::string("applies only to mode = \"cdc\" (this source's mode is \"") +
+                                         to_string(c.mode) + "\")");
+    }
+}
+
 } // namespace
 
-const char *to_string(Mode m) { return m == Mode::notify ? "notify" : "outbox"; }
+const char *to_string(Mode m) {
+    switch (m) {
+    case Mode::notify: return "notify";
+    case Mode::outbox: return "outbox";
+    case Mode::cdc: return "cdc";
+    }
+    return "?";
+}
+
+std::string check_slot_name(std::string_view s) {
+    if (s.empty()) return "must not be empty";
+    if (s.size() > 63) return "must be at most 63 characters (PostgreSQL identifier limit)";
+    auto ok = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; };
+    if (!std::all_of(s.begin(), s.end(), ok)) return "may contain only lower-case letters, digits and '_'";
+    return "";
+}
+
+std::string default_slot_name(std::string_view source) {
+    std::string out = "fraiseql_observer_";
+    for (char c : source) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        out += ok ? c : '_';
+    }
+    if (out.size() > 63) out.resize(63);
+    return out;
+}
 
 std::string check_schema_name(std::string_view s) {
     if (s.empty()) return "must not be empty";
@@ -102,11 +210,12 @@ Config parse_config(std::string_view json_text) {
     check_conninfo(c.conninfo);
 
     if (auto it = obj.find("mode"); it != obj.end()) {
-        if (!it->is_string()) throw ConfigError("mode", "must be a string: \"notify\" or \"outbox\"");
+        if (!it->is_string()) throw ConfigError("mode", "must be a string: \"notify\", \"outbox\" or \"cdc\"");
         auto m = it->get<std::string>();
         if (m == "notify") c.mode = Mode::notify;
         else if (m == "outbox") c.mode = Mode::outbox;
-        else throw ConfigError("mode", "must be \"notify\" or \"outbox\" (got \"" + m + "\")");
+        else if (m == "cdc") c.mode = Mode::cdc;
+        else throw ConfigError("mode", "must be \"notify\", \"outbox\" or \"cdc\" (got \"" + m + "\")");
     }
 
     if (auto it = obj.find("channels"); it != obj.end()) {
@@ -146,6 +255,7 @@ Config parse_config(std::string_view json_text) {
         throw ConfigError(obj.contains("reconnect_max_ms") ? "reconnect_max_ms" : "reconnect_min_ms",
                           "reconnect_max_ms must be >= reconnect_min_ms");
     c.drain_timeout = get_ms(obj, "drain_timeout_ms", c.drain_timeout, 0, 3'600'000);
+    parse_cdc_keys(obj, c);
     return c;
 }
 

@@ -122,10 +122,12 @@ std::string Connection::connect() {
     // Our defaults come before "dbname" (the user's conninfo, expanded): libpq processes the
     // keywords in order, so anything the user wrote wins.
     std::string timeout_s = std::to_string(std::max<int64_t>(2, duration_cast<seconds>(options_.connect_timeout).count()));
+    // A replication connection's "replication" keyword comes last: it is ours, not the user's.
     const char *keys[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "dbname", nullptr};
+                          "keepalives_interval", "keepalives_count", "dbname",
+                          options_.replication ? "replication" : nullptr, nullptr};
     const char *vals[] = {options_.application_name.c_str(), timeout_s.c_str(), "1", "30", "10", "3",
-                          options_.conninfo.c_str(), nullptr};
+                          options_.conninfo.c_str(), options_.replication ? "database" : nullptr, nullptr};
     conn_ = PQconnectStartParams(keys, vals, 1);
     if (!conn_) return "out of memory";
     // Plugins never write to stdout/stderr: notices go to the reader's logger (or nowhere).
@@ -273,6 +275,93 @@ std::string Connection::escape_literal(std::string_view text) const {
     std::string out(q);
     PQfreemem(q);
     return out;
+}
+
+Result Connection::start_copy_both(std::string_view sql) {
+    if (!conn_) return Result::failure("not connected");
+    std::string text(sql);
+    if (!PQsendQuery(conn_, text.c_str())) {
+        last_error_ = trim(PQerrorMessage(conn_));
+        check_lost();
+        return Result::failure(last_error_);
+    }
+    auto deadline = steady_clock::now() + client_deadline();
+    for (;;) {
+        int f = PQflush(conn_);
+        if (f == 0) break;
+        if (f < 0 || (poll_socket(PQsocket(conn_), POLLIN | POLLOUT, milliseconds(100)) & POLLIN && !read_input())) {
+            if (last_error_.empty()) last_error_ = trim(PQerrorMessage(conn_));
+            close();
+            return Result::failure(last_error_);
+        }
+    }
+    for (;;) {
+        while (PQisBusy(conn_)) {
+            if (stopping_ && stopping_->load()) return Result::failure("stopping");
+            if (poll_socket(PQsocket(conn_), POLLIN, milliseconds(100)) != 0 && !read_input())
+                return Result::failure(last_error_);
+            if (steady_clock::now() >= deadline) {
+                last_error_ = "no answer to START_REPLICATION within " + std::to_string(client_deadline().count()) + " ms";
+                close();
+                return Result::failure(last_error_);
+            }
+        }
+        PGresult *res = PQgetResult(conn_);
+        if (!res) return Result::failure(check_lost() ? last_error_ : "the server ended the command without COPY BOTH");
+        if (PQresultStatus(res) == PGRES_COPY_BOTH) {
+            PQclear(res);
+            return Result::success();
+        }
+        Result r(res);
+        if (!r.ok()) {
+            // Collect the end of the command so the connection is usable (or known lost).
+            while (PGresult *more = PQgetResult(conn_)) PQclear(more);
+            check_lost();
+            return r;
+        }
+    }
+}
+
+int Connection::read_copy(std::string &out) {
+    if (!conn_) return -1;
+    char *buf = nullptr;
+    int n = PQgetCopyData(conn_, &buf, 1);
+    if (n > 0) {
+        out.assign(buf, static_cast<size_t>(n));
+        PQfreemem(buf);
+        return 1;
+    }
+    if (n == 0) return 0;
+    // -1: the server ended the COPY (its result says why); -2: an error.
+    std::string why = trim(PQerrorMessage(conn_));
+    while (PGresult *res = PQgetResult(conn_)) {
+        Result r(res);
+        if (!r.ok() && why.empty()) why = r.error();
+    }
+    last_error_ = why.empty() ? "the server ended the replication stream" : why;
+    close();
+    return -1;
+}
+
+bool Connection::write_copy(std::string_view data) {
+    if (!conn_) return false;
+    if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1) {
+        last_error_ = trim(PQerrorMessage(conn_));
+        close();
+        return false;
+    }
+    auto deadline = steady_clock::now() + seconds(10);
+    for (;;) {
+        int f = PQflush(conn_);
+        if (f == 0) return true;
+        if (f < 0 || steady_clock::now() >= deadline) {
+            last_error_ = f < 0 ? trim(PQerrorMessage(conn_)) : "cannot send to the server for 10 s";
+            close();
+            return false;
+        }
+        short ev = poll_socket(PQsocket(conn_), POLLIN | POLLOUT, milliseconds(100));
+        if ((ev & POLLIN) && !read_input()) return false;
+    }
 }
 
 void Connection::take_notifications(std::vector<Notification> &out) {

@@ -48,6 +48,8 @@ class Result {
         r.error_ = std::move(error);
         return r;
     }
+    /// An ok() result with no rows (e.g. a command that switched to COPY).
+    static Result success() { return Result(); }
     explicit Result(PGresult *res);
     bool ok() const { return error_.empty(); }
     const std::string &error() const { return error_; }
@@ -81,6 +83,9 @@ class Connection {
         std::chrono::milliseconds connect_timeout{10000};
         std::chrono::milliseconds statement_timeout{30000}; // also bounds client-side waits
         std::string application_name = "fraiseql-observer";
+        /// A logical replication connection (replication=database): SQL plus the replication
+        /// commands (IDENTIFY_SYSTEM, CREATE_REPLICATION_SLOT, START_REPLICATION).
+        bool replication = false;
         /// Server notices and asynchronous messages (libpq would print them to stderr).
         std::function<void(std::string_view)> on_notice;
     };
@@ -108,6 +113,17 @@ class Connection {
     std::string escape_literal(std::string_view text) const;
     /// Moves the notifications received so far into `out` (appends).
     void take_notifications(std::vector<Notification> &out);
+    /// Sends `sql` (START_REPLICATION) and returns once the server switched to COPY BOTH, or
+    /// with the server's error.
+    Result start_copy_both(std::string_view sql);
+    /// Non-blocking read of one COPY message: 1 = `out` holds it, 0 = none buffered (wait()
+    /// for more), -1 = the stream ended or the connection was lost (see last_error()).
+    int read_copy(std::string &out);
+    /// Queues one COPY message and pushes it out (bounded wait); false when the connection was lost.
+    bool write_copy(std::string_view data);
+    /// The server process id of the live connection (0 when not connected).
+    int backend_pid() const { return conn_ ? PQbackendPID(conn_) : 0; }
+
     /// The last connection-level error text (why the connection was lost).
     const std::string &last_error() const { return last_error_; }
 

@@ -5,6 +5,7 @@
 //
 // The plugin hands raw payloads to the host, which builds and validates the canonical event.
 // Admin ops: {"op":"sql"[,"schema":S]} -> {"sql": DDL}, {"op":"status"} -> counters.
+#include "cdc_reader.hpp"
 #include "config.hpp"
 #include "notify_reader.hpp"
 #include "outbox_reader.hpp"
@@ -30,6 +31,8 @@ class PgListenSource final : public sdk::Source {
     void start(sdk::SourceSink sink) override {
         if (config_.mode == Mode::notify) {
             reader_ = std::make_unique<NotifyReader>(config_, host());
+        } else if (config_.mode == Mode::cdc) {
+            reader_ = std::make_unique<CdcReader>(config_, host(), std::string(host().component_name()));
         } else {
             if (config_.channels_set)
                 host().warn("`channels` is ignored in outbox mode: the outbox wakes the reader on channel \"" +
@@ -70,6 +73,8 @@ class PgListenSource final : public sdk::Source {
             if (reader_) return reader_->status().dump();
             if (config_.mode == Mode::outbox)
                 return OutboxReader(config_, host(), std::string(host().component_name())).status().dump();
+            if (config_.mode == Mode::cdc)
+                return CdcReader(config_, host(), std::string(host().component_name())).status().dump();
             return json{{"mode", "notify"},     {"connected", false}, {"channels", config_.channels},
                         {"outbox_backlog", nullptr}, {"rejected", 0},      {"checkpoint", nullptr}}
                 .dump();
