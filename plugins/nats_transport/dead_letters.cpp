@@ -1,7 +1,14 @@
 #include "dead_letters.hpp"
 
 #include "event_fields.hpp"
+#include "wire_limits.hpp"
+
+#include <openssl/sha.h>
 #include <pthread.h>
+
+#include <cstdio>
+#include <utility>
+#include <vector>
 
 namespace fraiseql_observer::nats_transport {
 
@@ -33,9 +40,10 @@ void DeadLetters::start() {
     });
 }
 
-void DeadLetters::stop() {
+void DeadLetters::stop(std::chrono::milliseconds budget) {
     {
         std::lock_guard lk(mu_);
+        if (!stopping_) give_up_at_ = std::chrono::steady_clock::now() + budget;
         stopping_ = true;
     }
     cv_.notify_all();
@@ -90,52 +98,125 @@ void DeadLetters::remember(uint64_t seq) {
     while (done_seqs_.size() > 100'000) done_seqs_.erase(done_seqs_.begin());
 }
 
+namespace {
+
+std::string sha256_hex(std::string_view text) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char *>(text.data()), text.size(), digest);
+    std::string out;
+    char buf[3];
+    for (unsigned char c : digest) {
+        std::snprintf(buf, sizeof(buf), "%02x", c);
+        out += buf;
+    }
+    return out;
+}
+
+// A header value NATS carries as written: control characters escaped, bounded, never empty
+// (cnats mis-parses an empty value: the next header swallows it).
+std::string header_safe(std::string_view v) {
+    if (v.empty()) return "unknown";
+    if (header_value_problem(v).empty()) {
+        bool plain = true;
+        for (unsigned char c : v) plain = plain && c >= 0x20 && c != 0x7f;
+        if (plain) return std::string(v);
+    }
+    return printable(v, max_header_value_bytes / 4);
+}
+
+} // namespace
+
 bool DeadLetters::write(const DlqRecord &r, std::string &error) {
+    using clock_type = std::chrono::steady_clock;
+    int64_t wait_ms = config_.publish_timeout_ms;
+    {
+        std::lock_guard lk(mu_);
+        if (stopping_) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_at_ -
+                                                                              clock_type::now());
+            if (left.count() <= 0 || !link_->connected()) {
+                error = "transport stopped (NATS " + std::string(link_->connected() ? "still busy"
+                                                                                     : "unreachable") +
+                        ")";
+                return false;
+            }
+            wait_ms = std::min<int64_t>(wait_ms, left.count());
+        }
+    }
     std::string_view entity, operation;
     std::string subject;
-    if (split_subject(r.original_subject, config_.subject_prefix, entity, operation))
+    bool subject_ok = split_subject(r.original_subject, config_.subject_prefix, entity, operation) &&
+                      subject_problem(config_.dlq_prefix, entity, operation).empty();
+    if (subject_ok)
         subject = config_.dlq_prefix + "." + std::string(entity) + "." + std::string(operation);
     else
-        subject = config_.dlq_prefix + ".unknown.UNKNOWN";
-    natsMsg *msg = nullptr;
-    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, r.body.data(),
-                                  static_cast<int>(r.body.size()));
-    auto set = [&](const char *k, const std::string &v) {
-        if (s == NATS_OK) s = natsMsgHeader_Set(msg, k, v.c_str());
+        subject = config_.dlq_prefix + "._invalid._invalid";
+    // The DLQ's own Nats-Msg-Id de-duplicates copies of one original (workers racing, the
+    // same refused event published again); an id that cannot be a header value is hashed.
+    std::string msg_id = header_value_problem(r.id).empty() && r.id.size() <= 256
+                             ? r.id
+                             : "sha256-" + sha256_hex(r.id);
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Nats-Msg-Id", msg_id + ":dlq:" + std::to_string(r.original_sequence)},
+        {"Content-Type", "application/json"},
+        {"Fobs-Dlq-Reason", header_safe(r.reason)},
+        {"Fobs-Dlq-Action", header_safe(r.action)},
+        {"Fobs-Dlq-Delivery-Count", std::to_string(r.delivery_count)},
+        {"Fobs-Original-Sequence", std::to_string(r.original_sequence)},
+        {"Fobs-Original-Stream", header_safe(r.original_stream)},
     };
-    set("Nats-Msg-Id", r.id + ":dlq:" + std::to_string(r.original_sequence));
-    set("Content-Type", "application/json");
-    set("Fobs-Dlq-Reason", r.reason.empty() ? std::string("unknown") : r.reason);
-    // cnats mis-parses an empty header value (the next header swallows it), hence "unknown".
-    set("Fobs-Dlq-Action", r.action.empty() ? std::string("unknown") : r.action);
-    set("Fobs-Dlq-Delivery-Count", std::to_string(r.delivery_count));
-    set("Fobs-Original-Subject", r.original_subject);
-    set("Fobs-Original-Sequence", std::to_string(r.original_sequence));
-    set("Fobs-Original-Stream", r.original_stream);
-    if (s != NATS_OK) {
+    // Only a subject that could be published again: `dlq replay` refuses an entry without one.
+    if (subject_problem(config_.subject_prefix, entity, operation).empty() && subject_ok)
+        headers.emplace_back("Fobs-Original-Subject", r.original_subject);
+    std::string_view body = r.body;
+    const int64_t max_payload = link_->max_payload();
+    auto omit_body = [&](const std::string &why) {
+        headers.emplace_back("Fobs-Dlq-Body-Omitted",
+                             std::to_string(r.body.size()) + " bytes: " + why);
+        body = {};
+    };
+    if (max_payload > 0 && static_cast<int64_t>(header_bytes(headers) + body.size() + 64) > max_payload)
+        omit_body("over the server's max_payload (" + std::to_string(max_payload) + ")");
+
+    for (int round = 0;; ++round) {
+        natsMsg *msg = nullptr;
+        natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(),
+                                      static_cast<int>(body.size()));
+        for (const auto &[k, v] : headers)
+            if (s == NATS_OK) s = natsMsgHeader_Set(msg, k.c_str(), v.c_str());
+        if (s != NATS_OK) {
+            natsMsg_Destroy(msg);
+            error = nats_error(s, "building DLQ message");
+            return false;
+        }
+        jsPubAck *pa = nullptr;
+        jsErrCode code = static_cast<jsErrCode>(0);
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = wait_ms;
+        po.ExpectStream = config_.dlq_stream.c_str();
+        s = js_PublishMsg(&pa, link_->js(), msg, &po, &code);
         natsMsg_Destroy(msg);
-        error = nats_error(s, "building DLQ message");
-        return false;
-    }
-    jsPubAck *pa = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = config_.publish_timeout_ms;
-    po.ExpectStream = config_.dlq_stream.c_str();
-    s = js_PublishMsg(&pa, link_->js(), msg, &po, &code);
-    natsMsg_Destroy(msg);
-    if (s != NATS_OK) {
+        if (s == NATS_OK) {
+            jsPubAck_Destroy(pa);
+            break;
+        }
         error = nats_error(s, "DLQ publish");
+        if (code != 0) error += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
+        // The DLQ stream (or the server) takes no message this big: keep the record, not the body.
+        bool too_big = s == NATS_MAX_PAYLOAD || code == JSStreamMessageExceedsMaximumErr;
+        if (too_big && round == 0 && !body.empty()) {
+            omit_body("refused by the DLQ (" + error + ")");
+            continue;
+        }
         return false;
     }
-    jsPubAck_Destroy(pa);
-    remember(r.original_sequence);
+    if (r.original_sequence != 0) remember(r.original_sequence);
     host_.log(FOBS_LOG_WARN,
-              "dead-lettered event " + r.id + " (stream seq " +
+              "dead-lettered event " + printable(r.id, 80) + " (stream seq " +
                   std::to_string(r.original_sequence) + ", delivery " +
-                  std::to_string(r.delivery_count) + "): " + r.reason,
-              r.id);
+                  std::to_string(r.delivery_count) + "): " + printable(r.reason, 600),
+              printable(r.id, 200));
     return true;
 }
 

@@ -13,6 +13,7 @@
 
 #include <fraiseql_observer/plugin.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -45,8 +46,9 @@ class DeadLetters {
     ~DeadLetters();
 
     void start();
-    /// Finishes queued work (bounded), then stops the thread.
-    void stop();
+    /// Finishes queued work within `budget` (what is still queued after it, or while NATS is
+    /// unreachable, fails at once with "transport stopped"), then stops the thread.
+    void stop(std::chrono::milliseconds budget = std::chrono::milliseconds(5000));
 
     /// [any-thread] Queues a DLQ write; `then(ok, error)` runs on the DLQ thread after the
     /// DLQ's PubAck (ok) or the failure.
@@ -56,7 +58,10 @@ class DeadLetters {
     void ensure_copied(uint64_t seq, uint64_t deliveries, std::string reason,
                        std::string consumer, sdk::Metric counter);
 
-    /// [DLQ thread or main thread] Writes one record synchronously.
+    /// [DLQ thread or main thread] Writes one record synchronously. The DLQ subject is
+    /// {dlq_prefix}.{entity}.{operation} taken from the original subject when that is a valid,
+    /// short enough subject, else {dlq_prefix}._invalid._invalid; header values are made
+    /// header-safe; a body too big for the DLQ is left out (header Fobs-Dlq-Body-Omitted).
     bool write(const DlqRecord &record, std::string &error);
     bool already_dead_lettered(uint64_t seq);
 
@@ -74,6 +79,7 @@ class DeadLetters {
     std::deque<std::function<void()>> jobs_;
     std::set<uint64_t> done_seqs_; // bounded: the oldest are forgotten first
     bool stopping_ = false;
+    std::chrono::steady_clock::time_point give_up_at_{}; // while stopping_
     std::thread thread_;
 };
 

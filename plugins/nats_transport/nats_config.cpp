@@ -1,6 +1,7 @@
 #include "nats_config.hpp"
 
 #include <fraiseql_observer/plugin.hpp>
+#include <fraiseql_observer/redact.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -120,6 +121,73 @@ std::vector<std::string> split_urls(const std::string &s) {
     return out;
 }
 
+// `u` fit for an error message: credentials hidden even when the scheme is missing (which
+// sdk::redact_secrets does not recognise as a URL), and bounded.
+std::string shown_url(const std::string &u) {
+    std::string out = u;
+    auto at = out.rfind('@');
+    if (at != std::string::npos) {
+        auto sep = out.find("://");
+        size_t from = (sep != std::string::npos && sep < at) ? sep + 3 : 0;
+        out = out.substr(0, from) + "***" + out.substr(at);
+    }
+    out = sdk::redact_secrets(out);
+    if (out.size() > 200) out = out.substr(0, 200) + "...";
+    for (char &c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out;
+}
+
+// "" when `u` is a URL cnats can connect to with one of the schemes NATS speaks, else why not.
+// Never echoes the URL's userinfo (it may hold a password).
+std::string url_problem(const std::string &u) {
+    auto sep = u.find("://");
+    if (sep == std::string::npos)
+        return "is not a URL (expected nats://host:port, tls://, ws:// or wss://)";
+    std::string scheme = u.substr(0, sep);
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (scheme != "nats" && scheme != "tls" && scheme != "ws" && scheme != "wss")
+        return "has scheme \"" + scheme.substr(0, 16) +
+               "\" (expected nats://, tls://, ws:// or wss://)";
+    std::string rest = u.substr(sep + 3);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    auto at = rest.rfind('@');
+    if (at != std::string::npos) rest = rest.substr(at + 1); // userinfo: never printed
+    for (unsigned char c : rest)
+        if (c <= 0x20 || c == 0x7f) return "has a space or control character in its host";
+    std::string host, port;
+    if (!rest.empty() && rest[0] == '[') { // [IPv6]:port
+        auto close = rest.find(']');
+        if (close == std::string::npos) return "has an unterminated IPv6 address";
+        host = rest.substr(1, close - 1);
+        std::string after = rest.substr(close + 1);
+        if (!after.empty()) {
+            if (after[0] != ':') return "has text after its IPv6 address";
+            port = after.substr(1);
+            if (port.empty()) return "has an empty port";
+        }
+    } else {
+        auto colon = rest.find(':');
+        host = rest.substr(0, colon);
+        if (colon != std::string::npos) {
+            port = rest.substr(colon + 1);
+            if (port.empty()) return "has an empty port";
+        }
+    }
+    if (host.empty()) return "has no host";
+    for (unsigned char c : host)
+        if (!(std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%'))
+            return "has an invalid host";
+    if (!port.empty()) {
+        if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+            return "has an invalid port (expected 1-65535)";
+        long p = std::stol(port);
+        if (p < 1 || p > 65535) return "has port " + port + " (expected 1-65535)";
+    }
+    return {};
+}
+
 bool is_within(const std::string &prefix, const std::string &other) {
     return prefix == other || prefix.rfind(other + ".", 0) == 0;
 }
@@ -135,7 +203,11 @@ bool valid_subject_token(std::string_view token) {
 }
 
 int64_t NatsConfig::nak_delay_ms(uint64_t delivery_count) const {
-    static const int64_t default_schedule_ms[] = {1000, 5000, 30000, 60000, 300000};
+    // Long enough to ride out a receiver that restarts, deploys or fails over (tens of seconds
+    // to minutes) even with the seed's max_deliver = 3: 15 s then 2 min before the last try
+    // (2 min 15 s in all), then 5 and 10 min for larger max_deliver. The price: a transient
+    // blip costs 15 s of latency for that event (docs/plugins/nats.md, "Redelivery delays").
+    static const int64_t default_schedule_ms[] = {15'000, 120'000, 300'000, 600'000};
     size_t idx = delivery_count == 0 ? 0 : static_cast<size_t>(delivery_count - 1);
     if (!backoff_secs.empty())
         return static_cast<int64_t>(backoff_secs[std::min(idx, backoff_secs.size() - 1)] * 1000);
@@ -196,6 +268,14 @@ NatsConfig parse_config(std::string_view text, std::vector<std::string> &warning
             throw ConfigError("url", "`url` must be a string (comma-separated for a cluster)");
         }
         if (urls.empty()) throw ConfigError("url", "`url` must name at least one server");
+        for (size_t i = 0; i < urls.size(); ++i) {
+            std::string problem = url_problem(urls[i]);
+            if (!problem.empty())
+                throw ConfigError("url", "`url`: " +
+                                             (urls.size() > 1 ? "entry " + std::to_string(i + 1) + " "
+                                                              : std::string()) +
+                                             "\"" + shown_url(urls[i]) + "\" " + problem);
+        }
         c.urls = std::move(urls);
     }
     c.stream_name = get_string(root, "stream_name", "stream_name", c.stream_name);

@@ -51,7 +51,7 @@ class NatsTransport final : public sdk::Transport {
         }
         dead_letters_ = std::make_unique<DeadLetters>(link_, config_, host());
         dead_letters_->start();
-        publisher_ = std::make_unique<Publisher>(link_, config_, host(),
+        publisher_ = std::make_unique<Publisher>(link_, config_, host(), *dead_letters_,
                                                  [this] { return provisioned_.load(); });
         publisher_->start();
         running_ = true;
@@ -66,10 +66,15 @@ class NatsTransport final : public sdk::Transport {
         running_ = false;
         cv_.notify_all();
         if (supervisor_.joinable()) supervisor_.join();
+        // The host calls this after its own shutdown deadline work, so every wait here adds to
+        // shutdown_timeout_secs: wait for PubAcks and DLQ writes only while a server can still
+        // answer them, never for a connection that is closed or reconnecting.
+        const bool up = link_->connected();
+        const auto grace = std::chrono::milliseconds(up ? std::min<int64_t>(config_.publish_timeout_ms, 5000) : 0);
         // Outstanding publishes get their PubAck first (bounded), then the rest is handed back.
-        if (publisher_) publisher_->stop(std::chrono::milliseconds(config_.publish_timeout_ms));
-        if (dead_letters_) dead_letters_->stop();
-        link_->close();
+        if (publisher_) publisher_->stop(grace);
+        if (dead_letters_) dead_letters_->stop(grace);
+        link_->close(std::chrono::milliseconds(up ? 2000 : 500));
     }
 
     bool ready(std::string &why) override {
@@ -78,7 +83,7 @@ class NatsTransport final : public sdk::Transport {
             return false;
         }
         if (!link_->connected()) {
-            why = "NATS " + link_->state();
+            why = link_->state();
             return false;
         }
         if (!provisioned_.load()) {
@@ -102,7 +107,7 @@ class NatsTransport final : public sdk::Transport {
             // Admin without start() (e.g. the CLI's `status`/`dlq`): connect just for this.
             // A connection failure here is an error, not a background retry.
             Link link(config_, host());
-            if (!link.connect()) throw std::runtime_error("NATS unreachable (" + config_.url_list() + ")");
+            if (!link.connect(false)) throw std::runtime_error(link.state());
             return run_admin(link, config_, req).dump();
         }
         return run_admin(*link_, config_, req).dump();

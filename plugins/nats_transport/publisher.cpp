@@ -1,5 +1,7 @@
 #include "publisher.hpp"
 
+#include "wire_limits.hpp"
+
 #include <pthread.h>
 #include <algorithm>
 
@@ -7,9 +9,35 @@ namespace fraiseql_observer::nats_transport {
 
 using clock_type = std::chrono::steady_clock;
 
+namespace {
+
+// PubAck or send errors that the same message will meet again however often it is re-sent.
+bool permanent_error(natsStatus s, int err_code, std::string_view text) {
+    return s == NATS_MAX_PAYLOAD || s == NATS_INVALID_SUBJECT ||
+           err_code == JSStreamMessageExceedsMaximumErr ||
+           text.find("maximum message payload exceeded") != std::string_view::npos ||
+           text.find("message size exceeds maximum") != std::string_view::npos;
+}
+
+DlqRecord record_of(const NatsConfig &config, std::string subject, std::string_view id,
+                    std::string_view body) {
+    DlqRecord r;
+    r.original_subject = std::move(subject);
+    r.original_stream = config.stream_name;
+    r.original_sequence = 0; // never stored in the stream
+    r.id = std::string(id);
+    r.body = std::string(body);
+    r.action = "nats publish";
+    r.delivery_count = 0;
+    return r;
+}
+
+} // namespace
+
 Publisher::Publisher(std::shared_ptr<Link> link, const NatsConfig &config, sdk::Host host,
-                     std::function<bool()> ready)
-    : link_(std::move(link)), config_(config), host_(host), ready_(std::move(ready)) {
+                     DeadLetters &dead_letters, std::function<bool()> ready)
+    : link_(std::move(link)), config_(config), host_(host), dead_letters_(dead_letters),
+      ready_(std::move(ready)) {
     // events_published_total / publish_duration_seconds are the host's (per pipeline, from
     // hand-over to this completion); registering them here too would clash with its labels.
 }
@@ -20,16 +48,6 @@ Publisher::~Publisher() {
 }
 
 void Publisher::start() {
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = config_.publish_timeout_ms;
-    // Our own window (pending_) is the real bound; cnats' limit only has to never bite first.
-    jo.PublishAsync.MaxPending = config_.publish_window + 16;
-    jo.PublishAsync.StallWait = config_.publish_timeout_ms;
-    jo.PublishAsync.AckHandler = &Publisher::on_ack;
-    jo.PublishAsync.AckHandlerClosure = this;
-    natsStatus s = natsConnection_JetStream(&js_, link_->conn(), &jo);
-    if (s != NATS_OK) throw std::runtime_error(nats_error(s, "publish context"));
     retry_thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "nats-pub-retry");
         retry_loop();
@@ -41,11 +59,81 @@ int64_t Publisher::in_flight() const {
     return static_cast<int64_t>(pending_.size());
 }
 
+bool Publisher::context_stale() {
+    std::shared_lock lk(ctx_mu_);
+    if (!js_) return link_->session_id() != 0;
+    return js_session_->id != link_->session_id() || natsConnection_IsClosed(js_session_->nc);
+}
+
+void Publisher::refresh_context() {
+    std::vector<natsMsg *> taken_back;
+    {
+        std::unique_lock lk(ctx_mu_);
+        auto current = link_->session();
+        bool usable = current && !natsConnection_IsClosed(current->nc);
+        if (js_ && usable && js_session_ == current) return;
+        if (js_) {
+            // cnats delivers no PubAck or timeout for these any more (their connection is
+            // closed or replaced); each counts as a failed attempt and is re-sent.
+            if (js_used_.load()) {
+                natsMsgList list{};
+                if (js_PublishAsyncGetPendingList(&list, js_) == NATS_OK) {
+                    for (int i = 0; i < list.Count; ++i) {
+                        taken_back.push_back(list.Msgs[i]);
+                        list.Msgs[i] = nullptr;
+                    }
+                    natsMsgList_Destroy(&list);
+                }
+            }
+            jsCtx_Destroy(js_);
+            js_ = nullptr;
+            js_session_.reset();
+            js_used_ = false;
+        }
+        if (usable) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.Wait = config_.publish_timeout_ms;
+            // Our own window (pending_) is the real bound; cnats' limit only has to never bite.
+            jo.PublishAsync.MaxPending = config_.publish_window + 16;
+            jo.PublishAsync.StallWait = config_.publish_timeout_ms;
+            jo.PublishAsync.AckHandler = &Publisher::on_ack;
+            jo.PublishAsync.AckHandlerClosure = this;
+            natsStatus s = natsConnection_JetStream(&js_, current->nc, &jo);
+            if (s == NATS_OK) js_session_ = current;
+            else {
+                js_ = nullptr;
+                host_.warn(nats_error(s, "publish context"));
+            }
+        }
+    }
+    for (natsMsg *m : taken_back)
+        attempt_failed(m, "the NATS connection was closed before the PubAck");
+}
+
 void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
     const auto started = clock_type::now();
+    std::string subject;
+    subject.reserve(config_.subject_prefix.size() + event.entity_type.size() +
+                    event.operation.size() + 2);
+    subject.append(config_.subject_prefix).append(".").append(event.entity_type).append(".")
+        .append(event.operation);
+    // Refusals that need no server: what the subject and the headers can carry.
+    std::string refusal = subject_problem(config_.subject_prefix, event.entity_type,
+                                          event.operation);
+    if (refusal.empty()) {
+        std::string id_problem = header_value_problem(event.id);
+        if (!id_problem.empty()) refusal = "event id " + id_problem + " (it is the Nats-Msg-Id header)";
+    }
+    if (!refusal.empty()) {
+        refuse(record_of(config_, std::move(subject), event.id, event.body), std::move(done),
+               refusal);
+        return;
+    }
     if (!ready_()) {
-        // Not provisioned yet (NATS unreachable at startup, or the stream was missing): wait a
-        // little, then hand the event back; the source retries.
+        // Not provisioned yet (NATS unreachable, or the stream was missing): wait a little,
+        // then hand the event back; the source retries. (Once provisioned, a publish while
+        // cnats reconnects is buffered and retried by PubAck timeout, see send().)
         auto deadline = started + std::chrono::milliseconds(std::min<int64_t>(
                                       config_.publish_timeout_ms, 2000));
         while (!ready_() && clock_type::now() < deadline)
@@ -55,15 +143,20 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
             return;
         }
     }
-    std::string subject;
-    subject.reserve(config_.subject_prefix.size() + event.entity_type.size() +
-                    event.operation.size() + 2);
-    subject.append(config_.subject_prefix).append(".").append(event.entity_type).append(".")
-        .append(event.operation);
+    const std::string id(event.id);
+    const size_t hdr = header_bytes({{"Nats-Msg-Id", id}, {"Content-Type", "application/json"}});
+    const int64_t max_payload = link_->max_payload();
+    if (max_payload > 0 && static_cast<int64_t>(event.body.size() + hdr) > max_payload) {
+        refuse(record_of(config_, std::move(subject), event.id, event.body), std::move(done),
+               "message is " + std::to_string(event.body.size() + hdr) +
+                   " bytes (body and headers), more than the server's max_payload (" +
+                   std::to_string(max_payload) + ")");
+        return;
+    }
     natsMsg *msg = nullptr;
     natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, event.body.data(),
                                   static_cast<int>(event.body.size()));
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", std::string(event.id).c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Content-Type", "application/json");
     if (s != NATS_OK) {
         natsMsg_Destroy(msg);
@@ -89,6 +182,42 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
     send(msg);
 }
 
+void Publisher::refuse(DlqRecord record, sdk::Completion done, const std::string &why) {
+    host_.log(FOBS_LOG_WARN,
+              "event " + printable(record.id, 80) + " refused permanently, writing it to the DLQ: " + why,
+              printable(record.id, 200));
+    record.reason = "refused by the nats transport: " + why;
+    auto token = std::make_shared<sdk::Completion>(std::move(done));
+    dead_letters_.write_async(std::move(record), [token, why](bool ok, const std::string &err) {
+        if (ok) token->fail("refused by the nats transport (written to the DLQ): " + why);
+        else
+            token->retry("refused by the nats transport (" + why +
+                         ") and the DLQ write failed: " + err);
+    });
+}
+
+void Publisher::refuse_sent(natsMsg *msg, const std::string &why) {
+    sdk::Completion done;
+    {
+        std::lock_guard lk(mu_);
+        auto it = pending_.find(msg);
+        if (it == pending_.end()) {
+            natsMsg_Destroy(msg);
+            return;
+        }
+        done = std::move(it->second.done);
+        pending_.erase(it);
+        if (window_waiters_ > 0) window_cv_.notify_all();
+    }
+    const char *id = nullptr;
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+    DlqRecord r = record_of(config_, natsMsg_GetSubject(msg), id ? id : "",
+                            std::string_view(natsMsg_GetData(msg),
+                                             static_cast<size_t>(natsMsg_GetDataLength(msg))));
+    natsMsg_Destroy(msg);
+    refuse(std::move(r), std::move(done), why);
+}
+
 void Publisher::send(natsMsg *msg) {
     {
         std::lock_guard lk(mu_);
@@ -96,12 +225,26 @@ void Publisher::send(natsMsg *msg) {
         if (it == pending_.end()) return;
         it->second.attempts++;
     }
+    if (context_stale()) refresh_context();
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = config_.publish_timeout_ms; // PubAck timeout -> ack handler with NATS_TIMEOUT
-    natsMsg *m = msg;
-    natsStatus s = js_PublishMsgAsync(js_, &m, &po);
-    if (s != NATS_OK) attempt_failed(msg, nats_error(s, "publish"));
+    natsStatus s;
+    {
+        std::shared_lock lk(ctx_mu_);
+        if (!js_) {
+            lk.unlock();
+            attempt_failed(msg, link_->state());
+            return;
+        }
+        js_used_ = true;
+        natsMsg *m = msg;
+        s = js_PublishMsgAsync(js_, &m, &po);
+    }
+    if (s == NATS_OK) return;
+    std::string why = nats_error(s, "publish");
+    if (permanent_error(s, 0, why)) refuse_sent(msg, why);
+    else attempt_failed(msg, why);
 }
 
 void Publisher::on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
@@ -117,6 +260,11 @@ void Publisher::handle_ack(natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae) {
     if (pae) {
         why = std::string("PubAck: ") + natsStatus_GetText(pae->Err);
         if (pae->ErrText && *pae->ErrText) why += std::string(" (") + pae->ErrText + ")";
+        if (pae->ErrCode != 0) why += " [JetStream error " + std::to_string(static_cast<int>(pae->ErrCode)) + "]";
+        if (permanent_error(pae->Err, static_cast<int>(pae->ErrCode), why)) {
+            refuse_sent(msg, why);
+            return;
+        }
     }
     attempt_failed(msg, why);
 }
@@ -173,15 +321,22 @@ void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &
 }
 
 void Publisher::retry_loop() {
+    // Also wakes every 250 ms to notice a closed or replaced connection: what waits for a
+    // PubAck on it would otherwise wait forever.
+    constexpr auto check_every = std::chrono::milliseconds(250);
     std::unique_lock lk(mu_);
     while (!stopping_) {
-        if (retries_.empty()) {
-            retry_cv_.wait(lk);
-            continue;
+        if (!pending_.empty()) {
+            lk.unlock();
+            if (context_stale()) refresh_context();
+            lk.lock();
+            if (stopping_) break;
         }
-        auto due = retries_.begin()->first;
-        if (clock_type::now() < due) {
-            retry_cv_.wait_until(lk, due);
+        auto now = clock_type::now();
+        if (retries_.empty() || now < retries_.begin()->first) {
+            auto until = now + check_every;
+            if (!retries_.empty()) until = std::min(until, retries_.begin()->first);
+            retry_cv_.wait_until(lk, until);
             continue;
         }
         natsMsg *msg = retries_.begin()->second;
@@ -195,7 +350,7 @@ void Publisher::retry_loop() {
 void Publisher::stop(std::chrono::milliseconds grace) {
     {
         std::unique_lock lk(mu_);
-        if (!js_ && !retry_thread_.joinable()) {
+        if (!retry_thread_.joinable()) {
             stopping_ = true;
             return;
         }
@@ -217,16 +372,19 @@ void Publisher::stop(std::chrono::milliseconds grace) {
         std::lock_guard lk(mu_);
         any_pending = !pending_.empty();
     }
-    // Only when needed: cnats 3.4.1's js_PublishAsyncGetPendingList crashes on a context that
-    // never published asynchronously.
-    if (js_ && any_pending) {
-        natsMsgList list{};
-        if (js_PublishAsyncGetPendingList(&list, js_) == NATS_OK) {
-            for (int i = 0; i < list.Count; ++i) {
-                leftovers.push_back(list.Msgs[i]);
-                list.Msgs[i] = nullptr;
+    {
+        std::unique_lock lk(ctx_mu_);
+        // Only when needed: cnats 3.4.1's js_PublishAsyncGetPendingList crashes on a context
+        // that never published asynchronously.
+        if (js_ && any_pending && js_used_.load()) {
+            natsMsgList list{};
+            if (js_PublishAsyncGetPendingList(&list, js_) == NATS_OK) {
+                for (int i = 0; i < list.Count; ++i) {
+                    leftovers.push_back(list.Msgs[i]);
+                    list.Msgs[i] = nullptr;
+                }
+                natsMsgList_Destroy(&list);
             }
-            natsMsgList_Destroy(&list);
         }
     }
     {

@@ -1,5 +1,6 @@
 #include "pull_consumer.hpp"
 
+#include "dlq_fields.hpp"
 #include "event_fields.hpp"
 #include "provisioning.hpp"
 
@@ -20,12 +21,22 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+// A pull subscription and how many delivered messages still point at it: cnats' ack, nak and
+// in-progress use the message's subscription, and a message does not keep it alive. After a
+// connection rebuild the old subscription is retired and destroyed only once its last message
+// is gone.
+struct SubRef {
+    natsSubscription *sub = nullptr;
+    std::atomic<int64_t> live{0};
+};
+
 // One delivered message and its completion token. Lives from the fetch until the message
 // is settled with the server (ack / nak / term) AND the host completed the token.
 struct Delivery {
     fobs_completion token{};
     std::shared_ptr<PullConsumer::Core> core;
     natsMsg *msg = nullptr;
+    SubRef *subref = nullptr;
     uint64_t seq = 0;
     uint64_t delivery_count = 0;
     std::string id; // unescaped
@@ -82,7 +93,9 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
 
     sdk::Metric dead_lettered, pending_gauge, ack_pending_gauge;
 
-    natsSubscription *sub = nullptr;
+    std::shared_ptr<SubRef> cur;                  // the pull subscription (fetch thread)
+    std::vector<std::shared_ptr<SubRef>> retired; // of replaced connections (fetch thread)
+    uint64_t sub_session = 0;                     // the Link session `cur` belongs to
     natsSubscription *adv_max = nullptr;
     natsSubscription *adv_term = nullptr;
 
@@ -112,7 +125,8 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
 
     ~Core() {
         for (natsMsg *m : trash) natsMsg_Destroy(m);
-        if (sub) natsSubscription_Destroy(sub);
+        for (auto &r : retired) natsSubscription_Destroy(r->sub);
+        if (cur) natsSubscription_Destroy(cur->sub);
     }
 
     // Settled messages wait here and are destroyed in batches by the fetch thread: libnats
@@ -141,12 +155,20 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
 
     // Provisions the durable consumer and subscribes. Throws ProvisionError / runtime_error.
     void setup() {
+        auto session = link->session();
+        if (!session) throw std::runtime_error(link->state());
         set_ack_wait(provision_consumer(*link, config, options.consumer_name, {}, host));
+        if (sub_session != session->id) { // left over from a set-up on an older connection
+            for (natsSubscription **adv : {&adv_max, &adv_term}) {
+                if (*adv) natsSubscription_Destroy(*adv);
+                *adv = nullptr;
+            }
+        }
         auto advisory = [&](const char *kind, natsSubscription **out) {
             if (*out) return;
             std::string subject = std::string("$JS.EVENT.ADVISORY.CONSUMER.") + kind + "." +
                                   config.stream_name + "." + options.consumer_name;
-            natsStatus s = natsConnection_Subscribe(out, link->conn(), subject.c_str(),
+            natsStatus s = natsConnection_Subscribe(out, session->nc, subject.c_str(),
                                                     &Core::on_advisory, this);
             if (s != NATS_OK) throw std::runtime_error(nats_error(s, "advisory subscription"));
         };
@@ -158,19 +180,50 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         so.Consumer = options.consumer_name.c_str(); // bind: provisioned above
         so.ManualAck = true;
         jsErrCode code = static_cast<jsErrCode>(0);
-        natsStatus s = js_PullSubscribe(&sub, link->js(), config.subject_prefix.c_str(),
+        natsSubscription *sub = nullptr;
+        natsStatus s = js_PullSubscribe(&sub, session->js, config.subject_prefix.c_str(),
                                         options.consumer_name.c_str(), nullptr, &so, &code);
         if (s != NATS_OK)
             throw std::runtime_error(
                 nats_error(s, ("pull subscription on " + options.consumer_name).c_str()));
         // Fetched messages sit in the subscription; cnats must never drop them.
         natsSubscription_SetPendingLimits(sub, -1, -1);
+        cur = std::make_shared<SubRef>();
+        cur->sub = sub;
+        sub_session = session->id;
         subscribed = true;
         host.info("consuming " + config.stream_name + " with durable consumer " +
                   options.consumer_name + " (pipeline " + options.pipeline + ")");
     }
 
-    // Background set-up when NATS was not reachable at open(): retried with backoff.
+    // The connection was rebuilt (a new natsConnection): the subscriptions of the old one are
+    // dead. Retire them and subscribe again on the new one.
+    void resubscribe() {
+        host.warn("consumer " + options.consumer_name +
+                  ": the NATS connection was rebuilt; subscribing again");
+        if (cur) retired.push_back(std::move(cur));
+        cur.reset();
+        for (natsSubscription **adv : {&adv_max, &adv_term}) {
+            if (!*adv) continue;
+            natsSubscription_Destroy(*adv); // its connection is closed: no callback is running
+            *adv = nullptr;
+        }
+        subscribed = false;
+    }
+
+    // Destroys retired subscriptions none of whose messages is alive any more.
+    void prune_retired() {
+        if (retired.empty()) return;
+        empty_trash(); // a message whose Delivery is gone may still wait here
+        std::erase_if(retired, [](const std::shared_ptr<SubRef> &r) {
+            if (r->live.load() != 0) return false;
+            natsSubscription_Destroy(r->sub);
+            return true;
+        });
+    }
+
+    // Background set-up when NATS was not reachable at open() or after the connection was
+    // rebuilt: retried with backoff.
     bool setup_in_background() {
         int64_t pause_ms = 250;
         while (running.load()) {
@@ -212,6 +265,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
             std::lock_guard lk(d->core->trash_mu);
             d->core->trash.push_back(d->msg);
         }
+        if (d->subref) d->subref->live.fetch_sub(1);
         delete d;
     }
 
@@ -279,6 +333,8 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         d->token.complete = &Core::on_complete;
         d->core = shared_from_this();
         d->msg = msg;
+        d->subref = cur.get();
+        cur->live.fetch_add(1);
         if (!parse_ack_reply(natsMsg_GetReply(msg), d->delivery_count, d->seq)) {
             jsMsgMetaData *meta = nullptr;
             if (natsMsg_GetMetaData(&meta, msg) == NATS_OK && meta) {
@@ -324,6 +380,15 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         int errors = 0;
         while (running.load()) {
             empty_trash();
+            prune_retired();
+            uint64_t session_now = link->session_id();
+            if (subscribed.load() && session_now != 0 && session_now != sub_session)
+                resubscribe();
+            if (!subscribed.load()) {
+                if (!setup_in_background()) break;
+                continue;
+            }
+            natsSubscription *sub = cur->sub;
             // Room for more: never hold more than max_in_flight fetched-but-unsettled
             // messages (their ack_wait is ticking even before the host takes them).
             size_t limit = options.max_in_flight ? options.max_in_flight : 1024;
@@ -355,6 +420,12 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
                     continue;
                 }
                 if (!running.load()) break;
+                if (s == NATS_CONNECTION_CLOSED) {
+                    // Wait for the Link's rebuild; the loop subscribes again on the new one.
+                    std::unique_lock lk(mu);
+                    cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return !running.load(); });
+                    continue;
+                }
                 if (errors++ % 50 == 0)
                     host.warn("fetch on consumer " + options.consumer_name + " failed: " +
                               nats_error(s, "fetch") + " (retrying)");
@@ -418,23 +489,23 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     static void on_advisory(natsConnection *, natsSubscription *, natsMsg *msg, void *closure) {
         auto *core = static_cast<Core *>(closure);
         try {
-            auto j = nlohmann::json::parse(natsMsg_GetData(msg),
-                                           natsMsg_GetData(msg) + natsMsg_GetDataLength(msg));
-            uint64_t seq = j.value("stream_seq", uint64_t{0});
-            uint64_t deliveries = j.value("deliveries", uint64_t{0});
-            std::string type = j.value("type", std::string());
-            bool max_deliveries = type.find("max_deliver") != std::string::npos;
-            if (seq != 0 && !core->dead_letters.already_dead_lettered(seq)) {
+            std::string error;
+            auto adv = parse_advisory(std::string_view(natsMsg_GetData(msg),
+                                                       static_cast<size_t>(natsMsg_GetDataLength(msg))),
+                                      error);
+            if (!adv) {
+                core->host.warn("unreadable JetStream advisory: " + error);
+            } else if (adv->stream_seq != 0 && !core->dead_letters.already_dead_lettered(adv->stream_seq)) {
                 std::string reason =
-                    max_deliveries
+                    adv->max_deliveries
                         ? "max deliveries (" + std::to_string(core->config.max_deliver) +
                               ") reached without an outcome (worker lost or stuck)"
                         : "terminated outside the observer's DLQ path";
-                core->dead_letters.ensure_copied(seq, deliveries, reason,
+                core->dead_letters.ensure_copied(adv->stream_seq, adv->deliveries, reason,
                                                  core->options.consumer_name, core->dead_lettered);
             }
         } catch (const std::exception &e) {
-            core->host.warn(std::string("unreadable JetStream advisory: ") + e.what());
+            core->host.warn(std::string("JetStream advisory not handled: ") + e.what());
         }
         natsMsg_Destroy(msg);
     }
@@ -500,13 +571,16 @@ void PullConsumer::close() noexcept {
     if (c.ticker_thread.joinable()) c.ticker_thread.join();
     for (natsSubscription **adv : {&c.adv_max, &c.adv_term}) {
         if (!*adv) continue;
-        // Drain: when it completes no advisory callback runs any more.
-        if (natsSubscription_Drain(*adv) == NATS_OK)
+        // Drain: when it completes no advisory callback runs any more. Only while connected:
+        // a drain on a connection that is down waits its whole timeout for nothing.
+        if (c.link->connected() && natsSubscription_Drain(*adv) == NATS_OK)
             natsSubscription_WaitForDrainCompletion(*adv, 2000);
+        else
+            natsSubscription_Unsubscribe(*adv);
         natsSubscription_Destroy(*adv);
         *adv = nullptr;
     }
-    if (c.sub) natsSubscription_Unsubscribe(c.sub); // destroyed with the core (late acks)
+    if (c.cur) natsSubscription_Unsubscribe(c.cur->sub); // destroyed with the core (late acks)
     core_.reset();
 }
 

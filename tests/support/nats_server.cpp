@@ -1,5 +1,6 @@
 #include "nats_server.hpp"
 
+#include <fstream>
 #include <stdexcept>
 
 namespace fobs_test {
@@ -48,5 +49,18 @@ void NatsServer::kill9() {
 bool NatsServer::running() { return running_ && process_.running(); }
 
 std::string NatsServer::log() const { return read_file(dir_->path() / "nats-server.log"); }
+
+void NatsServer::set_extra_args(std::vector<std::string> extra_args) {
+    extra_args_ = std::move(extra_args);
+}
+
+std::filesystem::path NatsServer::write_config(const std::string &name,
+                                               const std::string &text) const {
+    auto path = dir_->path() / name;
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + path.string());
+    return path;
+}
 
 } // namespace fobs_test

@@ -41,6 +41,13 @@ class NatsServer {
     /// The server's own log (stdout + stderr of every run).
     std::string log() const;
 
+    /// Replaces the extra command-line arguments used by the next start() (e.g. another
+    /// --pass, to make a client's credentials right or wrong across a restart).
+    void set_extra_args(std::vector<std::string> extra_args);
+    /// Writes `text` as a nats-server config file `name` in the server's directory and returns
+    /// its path (pass {"-c", path} as extra arguments; command-line flags still win).
+    std::filesystem::path write_config(const std::string &name, const std::string &text) const;
+
   private:
     std::unique_ptr<TempDir> dir_;
     int port_;
