@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace fraiseql_observer::pg_listen::pgoutput {
 namespace {
@@ -255,6 +256,16 @@ bool parse_lsn(std::string_view text, uint64_t &lsn) {
     if (!half(text.substr(0, slash), hi) || !half(text.substr(slash + 1), lo)) return false;
     lsn = hi << 32 | lo;
     return true;
+}
+
+uint32_t base_type_oid(const Type &t) {
+    if (!t.schema.empty() && t.schema != "pg_catalog") return 0;
+    static const std::pair<std::string_view, uint32_t> builtins[] = {
+        {"bool", 16},   {"int8", 20},    {"int2", 21},    {"int4", 23},       {"oid", 26},
+        {"json", 114},  {"float4", 700}, {"float8", 701}, {"numeric", 1700}, {"jsonb", 3802}};
+    for (const auto &[name, oid] : builtins)
+        if (t.name == name) return oid;
+    return 0;
 }
 
 std::vector<size_t> key_columns(const Relation &rel) {

@@ -119,6 +119,12 @@ struct Message {
 
 using Decoded = std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate, Message>;
 
+/// For a Type message: the OID of the built-in type whose JSON rule (SPEC §6) applies to values
+/// of the announced type, or 0 when values are plain text. pgoutput announces a domain under the
+/// domain's OID with its base type's name in pg_catalog (sent as schema ""), so a domain over
+/// int4, numeric or jsonb maps to 23, 1700 or 3802; an enum (its own name) maps to 0.
+uint32_t base_type_oid(const Type &t);
+
 /// Decodes one pgoutput message (the payload of an XLogData frame). On malformed input
 /// (truncated, unknown tag, counts that overrun the buffer, a tuple whose column count
 /// differs from what is present...) returns false and sets `error` to a short reason; never

@@ -198,6 +198,10 @@ TEST(Pgoutput, type_messages_announce_enum_and_domain_types) {
     // A domain is announced under its own OID with its base type's name (pg_catalog is sent as "").
     EXPECT_EQ(positive.schema, "");
     EXPECT_EQ(positive.name, "int4");
+    EXPECT_EQ(pgo::base_type_oid(positive), 23u); // its values are JSON numbers like int4's
+    EXPECT_EQ(pgo::base_type_oid(mood), 0u);      // an enum's values are text
+    EXPECT_EQ(pgo::base_type_oid(pgo::Type{1, "pg_catalog", "jsonb"}), 3802u);
+    EXPECT_EQ(pgo::base_type_oid(pgo::Type{1, "public", "int4"}), 0u); // a user type named int4
     const auto &r = as<pgo::Relation>(d[3]);
     EXPECT_EQ(r.columns[1].type_oid, mood.oid);
     EXPECT_EQ(r.columns[2].type_oid, positive.oid);
