@@ -1,6 +1,6 @@
 #include "admin_ops.hpp"
 
-#include "event_fields.hpp"
+#include "dlq_fields.hpp"
 
 #include <memory>
 #include <stdexcept>
@@ -22,21 +22,9 @@ std::string header(natsMsg *msg, const char *key) {
     return {};
 }
 
-uint64_t to_u64(const std::string &s) {
-    try {
-        return s.empty() ? 0 : std::stoull(s);
-    } catch (...) {
-        return 0;
-    }
-}
-
 std::string event_id(natsMsg *msg) {
     std::string_view body(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
-    std::string id = unescape_json_string(top_level_string(body, "id"));
-    if (!id.empty()) return id;
-    std::string hdr = header(msg, "Nats-Msg-Id"); // "<id>:dlq:<seq>"
-    auto pos = hdr.rfind(":dlq:");
-    return pos == std::string::npos ? hdr : hdr.substr(0, pos);
+    return dlq_event_id(body, header(msg, "Nats-Msg-Id"));
 }
 
 json entry_json(natsMsg *msg, uint64_t dlq_seq, bool with_body) {
@@ -48,8 +36,8 @@ json entry_json(natsMsg *msg, uint64_t dlq_seq, bool with_body) {
         {"dlq_subject", natsMsg_GetSubject(msg)},
         {"reason", header(msg, "Fobs-Dlq-Reason")},
         {"action", header(msg, "Fobs-Dlq-Action")},
-        {"delivery_count", to_u64(header(msg, "Fobs-Dlq-Delivery-Count"))},
-        {"original_seq", to_u64(header(msg, "Fobs-Original-Sequence"))},
+        {"delivery_count", header_u64(header(msg, "Fobs-Dlq-Delivery-Count"))},
+        {"original_seq", header_u64(header(msg, "Fobs-Original-Sequence"))},
         {"original_stream", header(msg, "Fobs-Original-Stream")},
         {"time_ns", natsMsg_GetTime(msg)},
     };
