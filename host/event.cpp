@@ -18,12 +18,36 @@ namespace fraiseql_observer::host {
 
 using ojson = nlohmann::ordered_json;
 
+namespace {
+
+// Position of the first control character in `s` (C0, DEL, or a C1 code point U+0080..U+009F
+// encoded as UTF-8 0xC2 0x80..0x9F), or npos. Payloads are valid UTF-8 (json_valid), so a 0xC2
+// byte always starts a two-byte sequence.
+size_t find_control(std::string_view s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) return i;
+        if (c == 0xC2 && i + 1 < s.size()) {
+            auto n = static_cast<unsigned char>(s[i + 1]);
+            if (n >= 0x80 && n <= 0x9f) return i;
+        }
+    }
+    return std::string_view::npos;
+}
+
+std::string hex_byte(unsigned char c) {
+    static const char *hex = "0123456789abcdef";
+    return std::string("0x") + hex[c >> 4] + hex[c & 0xf];
+}
+
+} // namespace
+
 bool valid_subject_token(std::string_view s) {
     if (s.empty()) return false;
     for (unsigned char c : s) {
         if (c <= 0x20 || c == 0x7f || c == '.' || c == '*' || c == '>') return false;
     }
-    return true;
+    return find_control(s) == std::string_view::npos;
 }
 
 // The namespace of fraiseql-observer's name-based event ids (a fixed random UUID).
@@ -212,6 +236,13 @@ std::string excerpt(std::string_view s) {
     return s.size() > 60 ? e + "…" : e;
 }
 
+std::string too_long(std::string_view what, std::string_view value, size_t limit,
+                     std::string_view why) {
+    return std::string(what) + " is " + std::to_string(value.size()) + " bytes, more than the " +
+           std::to_string(limit) + " allowed" + (why.empty() ? "" : " (" + std::string(why) + ")") +
+           ": \"" + excerpt(value) + "\"";
+}
+
 } // namespace
 
 std::variant<EventData, Rejection> normalize_event(std::string_view payload,
@@ -256,22 +287,33 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
     std::string_view et = field("entity_type");
     if (et.empty()) return Rejection{"missing entity_type"};
     if (!decode_string(et, ev.entity_type)) return Rejection{"entity_type is not a string"};
+    if (ev.entity_type.size() > k_max_subject_token_bytes)
+        return Rejection{too_long("entity_type", ev.entity_type, k_max_subject_token_bytes,
+                                  "it becomes part of the NATS subject")};
     if (!valid_subject_token(ev.entity_type))
         return Rejection{"entity_type \"" + excerpt(ev.entity_type) +
-                         "\" is not a valid NATS subject token (no '.', '*', '>', whitespace)"};
+                         "\" is not a valid NATS subject token (no '.', '*', '>', whitespace or control characters)"};
 
     std::string_view op = field("operation", "event_type");
     if (op.empty()) return Rejection{"missing operation (or event_type)"};
     if (!decode_string(op, ev.operation)) return Rejection{"operation is not a string"};
     for (char &c : ev.operation) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (ev.operation.size() > k_max_subject_token_bytes)
+        return Rejection{too_long("operation", ev.operation, k_max_subject_token_bytes,
+                                  "it becomes part of the NATS subject")};
     if (!valid_subject_token(ev.operation))
         return Rejection{"operation \"" + excerpt(ev.operation) +
-                         "\" is not a valid NATS subject token (no '.', '*', '>', whitespace)"};
+                         "\" is not a valid NATS subject token (no '.', '*', '>', whitespace or control characters)"};
 
     std::string_view eid = field("entity_id");
     if (eid.empty()) return Rejection{"missing entity_id"};
     if (!text_of(eid, ev.entity_id) || ev.entity_id.empty())
         return Rejection{"entity_id is not a non-empty string or integer"};
+    if (ev.entity_id.size() > k_max_entity_id_bytes)
+        return Rejection{too_long("entity_id", ev.entity_id, k_max_entity_id_bytes, "")};
+    if (size_t nul = ev.entity_id.find('\0'); nul != std::string::npos)
+        return Rejection{"entity_id contains a NUL character (byte " + std::to_string(nul) +
+                         "); it would be cut short there"};
 
     // The payload's own integer txid wins over the one the source knows.
     std::string txid_text;
@@ -280,7 +322,20 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
 
     std::string_view id = field("id");
     if (!id.empty() && text_of(id, ev.id) && !ev.id.empty()) {
-        // the source's own id is stable by construction
+        // The source's own id is stable by construction; it goes into NATS and HTTP headers
+        // (Nats-Msg-Id, Idempotency-Key, webhook-id) and log lines, so it must be one short,
+        // printable line.
+        if (ev.id.size() > k_max_event_id_bytes)
+            return Rejection{too_long("id", ev.id, k_max_event_id_bytes,
+                                      "it is sent in message and HTTP headers")};
+        if (size_t bad = find_control(ev.id); bad != std::string::npos)
+            return Rejection{"id contains a control character (" +
+                             hex_byte(static_cast<unsigned char>(ev.id[bad] == '\xC2' ? ev.id[bad + 1] : ev.id[bad])) +
+                             " at byte " + std::to_string(bad) +
+                             "); ids are sent in message and HTTP headers and must be printable"};
+        if (ev.id.front() == ' ' || ev.id.back() == ' ')
+            return Rejection{"id starts or ends with a space; header values are trimmed, so the "
+                             "id would not survive the way to the receiver"};
     } else {
         std::string name;
         name.reserve(source_name.size() + payload.size() + 24);

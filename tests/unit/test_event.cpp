@@ -197,3 +197,72 @@ TEST(Event, numbers_a_double_cannot_hold_are_rejected_and_nested_values_are_copi
     EventData e = ok(R"({"entity_type":"Order","operation":"INSERT","entity_id":"1","entity":{"a":1,"a":2}})");
     EXPECT_NE(e.body.find(R"("entity":{"a":1,"a":2})"), std::string::npos) << e.body;
 }
+
+// Issue 12: the event model bounds and checks what later goes on the wire (NATS subject and
+// headers, HTTP headers, log lines); a violation is a rejection that names the limit, never a
+// truncation.
+namespace {
+// A good payload with one member replaced (a repeated key keeps its last value), as text so that
+// numbers stay as written.
+std::string payload_with(const std::string &member_json) {
+    return R"({"entity_type":"Order","operation":"INSERT","entity_id":"1",)" + member_json + "}";
+}
+} // namespace
+
+TEST(Event, entity_type_longer_than_the_subject_token_limit_is_rejected_not_truncated) {
+    std::string r = rejected(payload_with(R"("entity_type":")" + std::string(4100, 'P') + "\""));
+    EXPECT_NE(r.find("entity_type is 4100 bytes, more than the 128 allowed"), std::string::npos) << r;
+    EXPECT_NE(r.find("NATS subject"), std::string::npos) << r;
+    r = rejected(payload_with(R"("operation":")" + std::string(129, 'X') + "\""));
+    EXPECT_NE(r.find("operation is 129 bytes, more than the 128 allowed"), std::string::npos) << r;
+    // At the limit: accepted, whole.
+    EXPECT_EQ(ok(payload_with(R"("entity_type":")" + std::string(128, 'P') + "\"")).entity_type, std::string(128, 'P'));
+    EXPECT_EQ(ok(payload_with(R"("operation":")" + std::string(128, 'x') + "\"")).operation, std::string(128, 'X'));
+}
+
+TEST(Event, id_with_line_breaks_or_any_control_character_is_rejected) {
+    for (const char *bad : {R"("inj-1\r\nX-Injected: yes")",
+                            R"("a\r\nContent-Length: 0\r\n\r\nPOST /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")",
+                            R"("line\n2026-01-01T00:00:00.000000Z error [observer] FORGED LINE")", R"("tab\there")",
+                            R"("del\u007f")", R"("nel\u0085")", R"("csi\u009b")", R"("bell\u0007")"}) {
+        std::string r = rejected(payload_with(std::string(R"("id":)") + bad));
+        EXPECT_NE(r.find("id contains a control character"), std::string::npos) << bad << " -> " << r;
+        EXPECT_NE(r.find("must be printable"), std::string::npos) << r;
+    }
+    EXPECT_NE(rejected(payload_with(R"("id":"inj-1\r\nX")")).find("(0x0d at byte 5)"), std::string::npos);
+    EXPECT_NE(rejected(payload_with(R"("id":"nel\u0085")")).find("(0x85 at byte 3)"), std::string::npos);
+}
+
+TEST(Event, id_with_nul_is_rejected_so_two_ids_never_collapse_into_one) {
+    std::string a = rejected(payload_with(R"("id":"nulid\u0000aaa")"));
+    std::string b = rejected(payload_with(R"("id":"nulid\u0000bbb")"));
+    EXPECT_NE(a.find("(0x00 at byte 5)"), std::string::npos) << a;
+    EXPECT_NE(b.find("control character"), std::string::npos) << b;
+}
+
+TEST(Event, id_length_and_spacing_are_bounded) {
+    std::string r = rejected(payload_with(R"("id":")" + std::string(201, 'i') + "\""));
+    EXPECT_NE(r.find("id is 201 bytes, more than the 200 allowed"), std::string::npos) << r;
+    EXPECT_EQ(ok(payload_with(R"("id":")" + std::string(200, 'i') + "\"")).id, std::string(200, 'i'));
+    EXPECT_NE(rejected(payload_with(R"("id":" lead")")).find("starts or ends with a space"), std::string::npos);
+    EXPECT_NE(rejected(payload_with(R"("id":"trail ")")).find("starts or ends with a space"), std::string::npos);
+    // Printable text, inner spaces and non-ASCII letters are fine.
+    EXPECT_EQ(ok(payload_with(R"("id":"order 42/é-✓:x")")).id, "order 42/é-✓:x");
+    // A numeric id too long for 64 bits is kept as written, and bounded the same way.
+    EXPECT_NE(rejected(payload_with(R"("id":)" + std::string(201, '9'))).find("more than the 200 allowed"), std::string::npos);
+}
+
+TEST(Event, entity_id_is_bounded_and_nul_free) {
+    std::string r = rejected(payload_with(R"("entity_id":")" + std::string(1025, 'e') + "\""));
+    EXPECT_NE(r.find("entity_id is 1025 bytes, more than the 1024 allowed"), std::string::npos) << r;
+    EXPECT_EQ(ok(payload_with(R"("entity_id":")" + std::string(1024, 'e') + "\"")).entity_id, std::string(1024, 'e'));
+    r = rejected(payload_with(R"("entity_id":"a\u0000b")"));
+    EXPECT_NE(r.find("entity_id contains a NUL character (byte 1)"), std::string::npos) << r;
+}
+
+TEST(Event, subject_tokens_refuse_c1_controls_and_accept_other_unicode) {
+    EXPECT_FALSE(valid_subject_token("Or\xC2\x85" "der"));
+    EXPECT_FALSE(valid_subject_token("\xC2\x9b"));
+    EXPECT_TRUE(valid_subject_token("Bestellung\xC3\xA9"));
+    EXPECT_NE(rejected(payload_with(R"("entity_type":"Or\u0085der")")).find("not a valid NATS subject token"), std::string::npos);
+}
