@@ -1,5 +1,9 @@
 #include "services.hpp"
 
+#include "log_text.hpp"
+
+#include <fraiseql_observer/redact.hpp>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>
@@ -45,12 +49,15 @@ const char *level_name(spdlog::level::level_enum l) {
 }
 
 // One formatter for both formats: text "2026-11-27T04:23:51.123456Z info  [orders/webhook] msg"
-// or one JSON object per line with ts, level, logger, msg and event_id.
+// or one JSON object per line with ts, level, logger, msg and event_id. Every line passes
+// here, the host's own and the plugins', so this is where secrets are redacted (both formats)
+// and where text lines escape control characters in every field (a payload's event id or a
+// plugin's message can never start a line of its own); JSON lines are escaped by JSON.
 class LineFormatter final : public spdlog::formatter {
   public:
     explicit LineFormatter(bool json) : json_(json) {}
     void format(const spdlog::details::log_msg &msg, spdlog::memory_buf_t &dest) override {
-        std::string_view text(msg.payload.data(), msg.payload.size());
+        const std::string text = sdk::redact_secrets(std::string_view(msg.payload.data(), msg.payload.size()));
         std::string_view logger(msg.logger_name.data(), msg.logger_name.size());
         std::string line;
         if (json_) {
@@ -68,12 +75,12 @@ class LineFormatter final : public spdlog::formatter {
             lvl.resize(5, ' ');
             line += lvl;
             line += " [";
-            line += logger;
+            line += escape_log_text(logger);
             line += "] ";
-            line += text;
+            line += escape_log_text(text);
             if (!tl_event_id.empty()) {
                 line += " event_id=";
-                line += tl_event_id;
+                line += escape_log_text(tl_event_id);
             }
         }
         line += '\n';
