@@ -6,6 +6,7 @@
 #include "webhook_config.hpp"
 
 #include <fraiseql_observer/plugin.hpp>
+#include <fraiseql_observer/redact.hpp>
 
 #include <curl/curl.h>
 
@@ -67,7 +68,7 @@ class WebhookAction final : public sdk::Action {
                                               [this](Job &job, const Exchange &x) { settle(job, x); });
         d->start();
         dispatcher_ = std::move(d);
-        host().info("webhook action started: " + config_.method + " " + config_.url +
+        host().info("webhook action started: " + config_.method + " " + sdk::redact_secrets(config_.url) +
                     ", max_concurrency " + std::to_string(config_.max_concurrency) +
                     (config_.secrets.empty() ? ", unsigned" : ", signed"));
     }
@@ -85,6 +86,17 @@ class WebhookAction final : public sdk::Action {
     void execute(const sdk::Event &event, sdk::Completion done) override {
         if (!dispatcher_) {
             done.retry("webhook action not started");
+            return;
+        }
+        // The id goes into header lines (Idempotency-Key, webhook-id) and curl takes them as C
+        // strings: a CR or LF would add headers or a whole second request, a NUL would cut the
+        // id short. The host refuses such ids already; a plugin does not rely on its host for
+        // what it puts on the wire.
+        if (std::string_view bad = header_unsafe(event.id); !bad.empty()) {
+            std::string reason = "event id contains " + std::string(bad) +
+                                 ", which cannot be sent in a header; not sent";
+            host().log(FOBS_LOG_WARN, "webhook refused an event: " + reason);
+            done.fail(reason);
             return;
         }
         auto job = std::make_unique<Job>();
@@ -112,6 +124,19 @@ class WebhookAction final : public sdk::Action {
     }
 
   private:
+    // What makes `value` unfit for a header line ("CR", "LF", "NUL", "a control character"),
+    // or "" when it is fine.
+    static std::string_view header_unsafe(std::string_view value) {
+        for (char ch : value) {
+            auto c = static_cast<unsigned char>(ch);
+            if (c == '\r') return "CR";
+            if (c == '\n') return "LF";
+            if (c == 0) return "NUL";
+            if ((c < 0x20 && c != '\t') || c == 0x7f) return "a control character";
+        }
+        return {};
+    }
+
     static void append_header(Job &job, const std::string &line) {
         // On allocation failure curl returns NULL and the list is left intact; the request
         // then goes out without that header, so fail it here instead.

@@ -2,7 +2,9 @@
 
 #include "signing.hpp"
 
+#include <curl/curl.h>
 #include <fraiseql_observer/plugin.hpp>
+#include <fraiseql_observer/redact.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cctype>
 #include <fstream>
 #include <limits>
+#include <memory>
 
 namespace fraiseql_observer::webhook {
 namespace {
@@ -65,21 +68,55 @@ int64_t get_int(const json &v, const std::string &key, int64_t lo, int64_t hi) {
     return n;
 }
 
+// The whole URL is checked here, so that `validate` refuses what would only fail at the first
+// request: http or https, a host, a port in 1..65535 when one is given, no whitespace or control
+// characters. libcurl's own URL parser decides what a URL is (the one that sends the request);
+// messages show the URL redacted (it may carry userinfo or a ?token=).
 void check_url(const std::string &url) {
-    auto scheme_end = url.find("://");
-    std::string scheme = scheme_end == std::string::npos ? "" : lower(url.substr(0, scheme_end));
-    if (scheme != "http" && scheme != "https")
-        throw ConfigError("url", "\"url\" must be an http:// or https:// URL, got \"" + url + "\"");
-    auto host_start = scheme_end + 3;
-    auto host_end = url.find_first_of("/?#", host_start);
-    std::string authority = url.substr(host_start, host_end == std::string::npos
-                                                       ? std::string::npos
-                                                       : host_end - host_start);
-    if (authority.empty() || authority.front() == ':' || authority.front() == '@')
-        throw ConfigError("url", "\"url\" has no host: \"" + url + "\"");
+    const std::string shown = sdk::redact_secrets(url);
     for (char c : url)
         if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
             throw ConfigError("url", "\"url\" contains whitespace or control characters");
+    auto scheme_end = url.find("://");
+    std::string scheme = scheme_end == std::string::npos ? "" : lower(url.substr(0, scheme_end));
+    if (scheme != "http" && scheme != "https")
+        throw ConfigError("url", "\"url\" must be an http:// or https:// URL, got \"" + shown + "\"");
+    // curl reads "http:///x" as host "x"; the URL as written must name its host.
+    auto authority_end = url.find_first_of("/?#", scheme_end + 3);
+    std::string authority = url.substr(scheme_end + 3, authority_end == std::string::npos
+                                                            ? std::string::npos
+                                                            : authority_end - scheme_end - 3);
+    auto at = authority.rfind('@');
+    std::string host_port = at == std::string::npos ? authority : authority.substr(at + 1);
+    if (host_port.empty() || host_port.front() == ':')
+        throw ConfigError("url", "\"url\" has no host: \"" + shown + "\"");
+    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
+    if (!u) throw std::bad_alloc();
+    CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0);
+    if (rc == CURLUE_NO_HOST)
+        throw ConfigError("url", "\"url\" has no host: \"" + shown + "\"");
+    if (rc == CURLUE_BAD_PORT_NUMBER)
+        throw ConfigError("url", "\"url\" has a port outside 1..65535: \"" + shown + "\"");
+    if (rc != CURLUE_OK)
+        throw ConfigError("url", "\"url\" is not a valid URL (" + std::string(curl_url_strerror(rc)) +
+                                     "): \"" + shown + "\"");
+    auto part = [&](CURLUPart which, std::string &out) {
+        char *text = nullptr;
+        CURLUcode r = curl_url_get(u.get(), which, &text, 0);
+        if (r == CURLUE_OK && text) out = text;
+        curl_free(text);
+        return r == CURLUE_OK;
+    };
+    std::string host, port;
+    if (!part(CURLUPART_HOST, host) || host.empty() || host == "[]")
+        throw ConfigError("url", "\"url\" has no host: \"" + shown + "\"");
+    if (part(CURLUPART_PORT, port)) {
+        // curl refuses ports above 65535; port 0 is no port to send to either.
+        bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits || std::stol(port) < 1 || std::stol(port) > 65535)
+            throw ConfigError("url", "\"url\" has a port outside 1..65535: \"" + shown + "\"");
+    }
 }
 
 Secret parse_secret(const json &v, const std::string &key) {
@@ -158,8 +195,14 @@ WebhookConfig WebhookConfig::parse(std::string_view text) {
                 throw ConfigError(key, "header \"" + name + "\" is set by the webhook action "
                                                             "itself and cannot be configured");
             const auto &v = get_string(value, key);
-            if (v.find_first_of("\r\n", 0) != std::string::npos || v.find('\0') != std::string::npos)
-                throw ConfigError(key, "header \"" + name + "\" contains a line break");
+            // RFC 9110 field values: visible characters, spaces and tabs. CR, LF or NUL would
+            // end the header line (or the request) early: header injection.
+            for (char ch : v) {
+                auto b = static_cast<unsigned char>(ch);
+                if ((b < 0x20 && b != '\t') || b == 0x7f)
+                    throw ConfigError(key, "header \"" + name + "\" contains a control character "
+                                           "(CR, LF, NUL or another); header values must be one line of text");
+            }
             c.headers.emplace_back(name, v);
         }
     }

@@ -100,3 +100,37 @@ TEST(WebhookConfig, method_headers_and_flags_are_checked) {
 }
 
 } // namespace
+
+// Issue 12: validate checks the whole URL, not just its scheme, and never echoes a secret in it.
+TEST(WebhookConfig, url_is_fully_checked_at_validate) {
+    for (const char *bad : {"::::not a url::::", "http://", "http://:8080/x", "http://user:pw@/x",
+                            "https://h:99999999/x", "https://h:65536/x", "https://h:0/x", "https://h:-1/x",
+                            "https://h:8o/x", "http://h/a b", "http://h/\\u0001", "http://h\\r\\nX: y/"}) {
+        auto r = refusal(std::string(R"({"url":")") + bad + "\"}");
+        EXPECT_EQ(r.key, "url") << bad << " -> " << r.message;
+    }
+    EXPECT_NE(refusal(R"({"url":"https://h:99999999/x"})").message.find("port outside 1..65535"), std::string::npos);
+    EXPECT_NE(refusal(R"({"url":"http://:8080/x"})").message.find("no host"), std::string::npos);
+    for (const char *good : {"https://h:65535/x", "http://127.0.0.1:1/", "https://[::1]:8443/in?x=1",
+                             "https://user:pw@hooks.example.com/in", "http://localhost"})
+        EXPECT_EQ(refusal(std::string(R"({"url":")") + good + "\"}").key, "<accepted>") << good;
+}
+
+TEST(WebhookConfig, url_refusals_do_not_show_its_secrets) {
+    auto r = refusal(R"({"url":"ftp://user:hunter2@h/x?token=t0psecret"})");
+    EXPECT_EQ(r.key, "url");
+    EXPECT_EQ(r.message.find("hunter2"), std::string::npos) << r.message;
+    EXPECT_EQ(r.message.find("t0psecret"), std::string::npos) << r.message;
+    r = refusal(R"({"url":"https://user:hunter2@h:99999/x"})");
+    EXPECT_EQ(r.message.find("hunter2"), std::string::npos) << r.message;
+}
+
+TEST(WebhookConfig, header_values_with_any_control_character_are_refused) {
+    const std::string u = R"("url":"http://127.0.0.1/x")";
+    for (const char *bad : {"a\\r\\nX-Injected: yes", "a\\nb", "a\\rb", "a\\u0000b", "a\\u0007b", "a\\u007fb"}) {
+        auto r = refusal("{" + u + R"(,"headers":{"X-A":")" + bad + "\"}}");
+        EXPECT_EQ(r.key, "headers.X-A") << bad;
+        EXPECT_NE(r.message.find("control character"), std::string::npos) << r.message;
+    }
+    EXPECT_EQ(refusal("{" + u + R"(,"headers":{"X-A":"tab\tand space ok"}})").key, "<accepted>");
+}
