@@ -3,6 +3,7 @@
 #include "config_suggest.hpp"
 #include "event.hpp"
 
+#include <fraiseql_observer/redact.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
@@ -138,13 +139,15 @@ std::vector<std::string> secret_values(const ComponentConfig &cfg) {
     return out;
 }
 
-// Plugins may quote a bad value in their message; a secret's value never reaches the user.
+// Plugins may quote a bad value in their message; a secret's value never reaches the user:
+// the configured secret values literally, then whatever looks like a credential (a URL's
+// password, `?token=`, `password=`) by the SDK's one redaction function.
 std::string redact(std::string msg, const std::vector<std::string> &secrets) {
     for (const auto &s : secrets) {
         for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3))
             msg.replace(pos, s.size(), "***");
     }
-    return msg;
+    return sdk::redact_secrets(msg);
 }
 
 void FanIn::settle(const Outcome &o) {
@@ -341,7 +344,8 @@ void Runtime::Impl::build() {
             p->source_events = series(MetricType::counter, "source_events_total",
                                         "Records received from the source", sl);
             p->source_rejected = series(MetricType::counter, "source_rejected_total",
-                                          "Records rejected as malformed (logged with the reason)",
+                                          "Records rejected as malformed or refused permanently by the "
+                                          "transport (logged with the reason)",
                                           sl);
             p->published = series(MetricType::counter, "events_published_total",
                                     "Events the transport confirmed as stored", pl);
@@ -413,14 +417,29 @@ void Runtime::Impl::emit(SourceRt &src, const fobs_source_record &record, sdk::C
         return;
     }
     auto agg = std::make_shared<FanIn>(targets.size(), std::move(done), src.gate.get());
+    agg->event_id = ev.id;
     fobs_event view = ev.view();
     auto started = Clock::now();
     for (auto &[transport, ps] : targets) {
-        transport->publish(view, [agg, ps = ps, started](const Outcome &o) {
+        transport->publish(view, [this, &src, agg, ps = ps, started](const Outcome &o) {
             double secs = std::chrono::duration<double>(Clock::now() - started).count();
             for (auto *p : ps) {
                 if (o.kind == FOBS_OUTCOME_OK) p->published->add(1);
                 p->publish_duration->observe(secs);
+            }
+            if (o.kind == FOBS_OUTCOME_FAILED) {
+                // A permanent refusal (the transport dead-lettered the event itself): the
+                // record is rejected, not retried. FanIn hands FAILED and its reason to the
+                // source (outbox: the row is kept as rejected; the next rows flow).
+                // The reason may end up in a table (outbox): no secrets in it.
+                Outcome refused = o;
+                refused.reason = o.reason.empty() ? std::string("(no reason given)")
+                                                  : sdk::redact_secrets(o.reason);
+                for (auto *p : ps) p->source_rejected->add(1);
+                services.log(std::string(sdk::view(src.instance->host()->instance_name)), FOBS_LOG_WARN,
+                             "transport refused an event permanently: " + refused.reason, agg->event_id);
+                agg->settle(refused);
+                return;
             }
             agg->settle(o);
         });
@@ -496,7 +515,7 @@ void Runtime::start() {
             auto it = cfg->key_locations.find(e.key_path());
             throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
                               cfg->section + "." + e.key_path(),
-                              std::string(e.what()) + " (plugin '" + cfg->plugin + "')");
+                              redact(e.what(), secret_values(*cfg)) + " (plugin '" + cfg->plugin + "')");
         }
     };
     for (auto &[name, t] : impl_->transports)
@@ -586,6 +605,7 @@ std::vector<ComponentState> Runtime::readiness() const {
             st.pipeline = p->cfg->name;
             st.component = what;
             st.ready = inst->ready(st.why);
+            if (!st.why.empty()) st.why = sdk::redact_secrets(st.why); // /readyz shows it
             out.push_back(st);
         };
         if (p->source) check("source " + p->source_name, p->source);
