@@ -6,6 +6,7 @@
 #include "plugin_loader.hpp"
 #include "services.hpp"
 
+#include <fraiseql_observer/redact.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
 
@@ -387,6 +388,23 @@ json admin_call(Instance *inst, const json &request) {
     return j;
 }
 
+// Components answer with their own text (a transport's "connected to nats://user:pw@…", a
+// source's last error): every string in it is redacted before it is printed, in both formats.
+// `only_keys` limits that to members with those names (DLQ entries: the reasons, not the events).
+void redact_strings(json &j, std::initializer_list<const char *> only_keys = {}) {
+    if (j.is_string() && only_keys.size() == 0) {
+        j = sdk::redact_secrets(j.get_ref<const std::string &>());
+    } else if (j.is_object()) {
+        for (auto &[k, v] : j.items()) {
+            bool named = std::any_of(only_keys.begin(), only_keys.end(), [&](const char *n) { return k == n; });
+            if (named && v.is_string()) v = sdk::redact_secrets(v.get_ref<const std::string &>());
+            else redact_strings(v, only_keys);
+        }
+    } else if (j.is_array()) {
+        for (auto &v : j) redact_strings(v, only_keys);
+    }
+}
+
 std::string num(const json &j, const char *key) {
     if (!j.contains(key) || j[key].is_null()) return "-";
     return j[key].dump();
@@ -415,6 +433,7 @@ int cmd_status(const Args &a) {
         }
         out["pipelines"].push_back(entry);
     }
+    redact_strings(out);
     if (a.json) {
         std::cout << out.dump(2) << "\n";
         return 0;
@@ -499,6 +518,7 @@ int cmd_dlq(const Args &a) {
         throw UsageError("unknown dlq subcommand \"" + sub + "\" (list, show, replay, purge)");
     }
     json ans = admin_call(t, req);
+    redact_strings(ans, {"reason", "error", "last_error"});
     if (a.json || sub != "list" || !ans.contains("entries")) {
         std::cout << ans.dump(2) << "\n";
         return 0;
@@ -591,13 +611,13 @@ int cli_main(int argc, char **argv) {
         if (a.command == "init") return cmd_init(a);
         throw UsageError("unknown command \"" + a.command + "\" (see --help)");
     } catch (const UsageError &e) {
-        std::cerr << "fraiseql-observer: " << e.what() << "\n";
+        std::cerr << "fraiseql-observer: " << sdk::redact_secrets(e.what()) << "\n";
         return 2;
     } catch (const ConfigError &e) {
-        std::cerr << "fraiseql-observer: configuration error: " << e.what() << "\n";
+        std::cerr << "fraiseql-observer: configuration error: " << sdk::redact_secrets(e.what()) << "\n";
         return 2;
     } catch (const std::exception &e) {
-        std::cerr << "fraiseql-observer: " << e.what() << "\n";
+        std::cerr << "fraiseql-observer: " << sdk::redact_secrets(e.what()) << "\n";
         return 1;
     }
 }
