@@ -139,6 +139,17 @@ struct CdcReader::Session {
     std::string frame, payload, error;
 };
 
+void CdcReader::add_record(Window &w, uint64_t tx_seq, std::string payload, int64_t txid) {
+    {
+        std::lock_guard lk(w.mu);
+        uint64_t key = w.next_key++;
+        w.records.emplace(key, Window::Record{tx_seq, std::make_shared<const std::string>(std::move(payload)), txid});
+        ++w.txs.back().pending;
+        w.queue.push_back(key);
+    }
+    w.cv.notify_one();
+}
+
 CdcReader::CdcReader(Config config, sdk::Host host, std::string source_name)
     : config_(std::move(config)), host_(host), source_name_(std::move(source_name)) {}
 
@@ -160,6 +171,9 @@ void CdcReader::start(sdk::SourceSink sink) {
         l.emplace_back("state", kWalStates[i]);
         wal_status_gauges_[i] = host_.gauge("cdc_slot_wal_status", "1 for the slot's current wal_status", l);
     }
+    snapshot_rows_gauge_ = host_.gauge("cdc_snapshot_rows", "Rows the initial snapshot has emitted so far", labels);
+    snapshot_estimate_gauge_ =
+        host_.gauge("cdc_snapshot_rows_estimated", "Rows the initial snapshot expects to emit (from pg_class.reltuples)", labels);
     waker_ = std::make_shared<Waker>();
     {
         std::lock_guard lk(window_mu_);
@@ -240,6 +254,16 @@ json CdcReader::status() {
         out["slot_state"] = slot_known_ ? slot_json(slot_) : json(nullptr);
         out["lag_bytes"] = slot_known_ && slot_.lag_bytes >= 0 ? json(slot_.lag_bytes) : json(nullptr);
         out["wal_status"] = slot_known_ && !slot_.wal_status.empty() ? json(slot_.wal_status) : json(nullptr);
+        if (!snapshot_.state.empty()) {
+            double secs = duration<double>(steady_clock::now() - snapshot_.started).count();
+            double left = snapshot_.rate > 0 && snapshot_.rows_estimated > snapshot_.rows_done
+                              ? static_cast<double>(snapshot_.rows_estimated - snapshot_.rows_done) / snapshot_.rate
+                              : 0;
+            out["snapshot"] = json{{"state", snapshot_.state},         {"table", snapshot_.table},
+                                   {"rows_done", snapshot_.rows_done},   {"rows_estimated", snapshot_.rows_estimated},
+                                   {"rows_per_sec", snapshot_.rate},     {"elapsed_secs", secs},
+                                   {"eta_secs", snapshot_.state == "running" ? json(left) : json(nullptr)}};
+        }
         if (!streaming_) out["error"] = not_ready_reason_;
         return out;
     }
@@ -468,17 +492,49 @@ std::string CdcReader::session(bool &was_streaming) {
     if (info.exists && info.active)
         return "standby: replication slot \"" + slot + "\" is in use by another process (PostgreSQL pid " +
                std::to_string(info.active_pid) + "); this one takes over when it stops";
+    // An initial snapshot in progress is marked by a replication origin named after the slot
+    // (cluster-wide, durable, outside the application's schema): created before the slot,
+    // dropped once every READ event was confirmed. A slot found with its marker belongs to a
+    // snapshot that never finished, so it is dropped and the snapshot starts again.
+    const std::string marker = "fraiseql_observer_snapshot_" + slot;
+    const bool initial = config_.snapshot == Snapshot::initial;
+    if (initial && info.exists) {
+        auto m = s.sql->exec("SELECT 1 FROM pg_replication_origin WHERE roname = $1", {marker});
+        if (!m.ok()) return "cannot read pg_replication_origin: " + m.error();
+        if (m.rows() == 1) {
+            host_.warn("the initial snapshot of slot \"" + slot + "\" did not finish (the process stopped during it): "
+                       "dropping the slot and starting the snapshot again; rows already sent are sent again");
+            auto d = s.sql->exec("SELECT pg_drop_replication_slot($1)", {slot});
+            if (!d.ok()) return "cannot drop the unfinished snapshot's slot \"" + slot + "\": " + d.error();
+            info = SlotInfo{};
+        }
+    }
     if (!info.exists) {
         if (!config_.create)
             return "replication slot \"" + slot + "\" does not exist and create = false: run SELECT "
                    "pg_create_logical_replication_slot('" + slot + "', 'pgoutput')";
-        auto c = s.repl->exec("CREATE_REPLICATION_SLOT " + quote_ident(slot) + " LOGICAL pgoutput NOEXPORT_SNAPSHOT");
+        if (initial) {
+            auto m = s.sql->exec("SELECT pg_replication_origin_create($1) WHERE NOT EXISTS "
+                                 "(SELECT 1 FROM pg_replication_origin WHERE roname = $1)", {marker});
+            if (!m.ok())
+                return "cannot mark the initial snapshot (pg_replication_origin_create needs superuser or "
+                       "GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_drop(text)): " + m.error();
+        }
+        auto c = s.repl->exec("CREATE_REPLICATION_SLOT " + quote_ident(slot) + " LOGICAL pgoutput " +
+                              (initial ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT"));
         if (!c.ok()) {
             if (c.sqlstate() == "42710")
                 return "standby: replication slot \"" + slot + "\" was just created by another process";
             return "cannot create replication slot \"" + slot + "\": " + c.error();
         }
         host_.info("created replication slot \"" + slot + "\" at " + std::string(c.value(0, 1)));
+        if (initial) {
+            uint64_t consistent = 0;
+            pgoutput::parse_lsn(c.value(0, 1), consistent);
+            if (auto err = run_snapshot(s, std::string(c.value(0, 2)), consistent); !err.empty()) return err;
+            auto d = s.sql->exec("SELECT pg_replication_origin_drop($1)", {marker});
+            if (!d.ok()) return "cannot clear the snapshot marker: " + d.error();
+        }
     }
     warn_about_tables(*s.sql);
 
@@ -616,6 +672,152 @@ uint64_t CdcReader::settle_position(Session &s) {
     return pos;
 }
 
+bool CdcReader::wait_for_room(Session &s) {
+    for (;;) {
+        {
+            std::lock_guard lk(s.window->mu);
+            s.window->reader_waiting = s.window->records.size() >= s.window->limit;
+            if (!s.window->reader_waiting) return true;
+        }
+        if (stopping_) return false;
+        pollfd p{waker_->fd(), POLLIN, 0};
+        if (::poll(&p, 1, 20) > 0) waker_->drain();
+    }
+}
+
+std::string CdcReader::run_snapshot(Session &s, const std::string &snapshot_name, uint64_t consistent_point) {
+    Connection &sql = *s.sql;
+    auto begin = sql.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!begin.ok()) return "snapshot: BEGIN failed: " + begin.error();
+    auto imp = sql.exec("SET TRANSACTION SNAPSHOT " + sql.escape_literal(snapshot_name));
+    if (!imp.ok()) return "snapshot: cannot import the slot's snapshot: " + imp.error();
+    // reltuples is -1 for a table never vacuumed or analyzed: then its size over its row width guesses.
+    auto tables = sql.exec("SELECT pt.schemaname || '.' || pt.tablename, CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint "
+                           "ELSE (pg_relation_size(c.oid) / greatest(1, (SELECT sum(avg_width) + 28 FROM pg_stats s "
+                           "WHERE s.schemaname = pt.schemaname AND s.tablename = pt.tablename), 64))::bigint END "
+                           "FROM pg_publication_tables pt JOIN pg_namespace n ON n.nspname = pt.schemaname "
+                           "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
+                           "WHERE pt.pubname = $1 ORDER BY 1",
+                           {config_.publication});
+    if (!tables.ok()) return "snapshot: cannot list the published tables: " + tables.error();
+    std::vector<std::string> todo;
+    uint64_t estimate = 0;
+    for (int i = 0; i < tables.rows(); ++i) {
+        std::string t(tables.value(i, 0));
+        if (!config_.tables.empty() && std::find(config_.tables.begin(), config_.tables.end(), t) == config_.tables.end())
+            continue;
+        todo.push_back(t);
+        estimate += to_number<uint64_t>(tables.value(i, 1));
+    }
+    {
+        std::lock_guard lk(status_mu_);
+        snapshot_ = SnapshotProgress{"running", "", 0, estimate, 0, steady_clock::now()};
+    }
+    snapshot_estimate_gauge_.set(static_cast<double>(estimate));
+    host_.info("initial snapshot: " + std::to_string(todo.size()) + " table(s), about " + std::to_string(estimate) +
+               " rows, as of " + pgoutput::lsn_text(consistent_point));
+    {
+        std::lock_guard lk(s.window->mu);
+        s.tx_seq = s.window->next_tx++;
+        s.window->txs.push_back(Window::Tx{s.tx_seq, consistent_point, 0, false});
+    }
+    for (const auto &t : todo)
+        if (auto err = snapshot_table(s, t, consistent_point); !err.empty()) return err;
+    sql.exec("COMMIT");
+    {
+        std::lock_guard lk(s.window->mu);
+        s.window->txs.back().committed = true;
+    }
+    // The marker goes only once every READ event was confirmed.
+    for (;;) {
+        {
+            std::lock_guard lk(s.window->mu);
+            if (s.window->records.empty()) break;
+        }
+        if (stopping_) return "stopped during the initial snapshot";
+        sleep_interruptibly(milliseconds(20));
+    }
+    settle_position(s);
+    uint64_t done;
+    {
+        std::lock_guard lk(status_mu_);
+        snapshot_.state = "done";
+        snapshot_.table.clear();
+        done = snapshot_.rows_done;
+    }
+    host_.info("initial snapshot done: " + std::to_string(done) + " rows emitted as READ and confirmed");
+    return "";
+}
+
+std::string CdcReader::snapshot_table(Session &s, const std::string &table, uint64_t consistent_point) {
+    Connection &sql = *s.sql;
+    auto dot = table.find('.');
+    const std::string schema = table.substr(0, dot), name = table.substr(dot + 1);
+    auto pk = sql.exec("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                       "AND a.attnum = ANY (i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                       {quote_table(table)});
+    if (!pk.ok()) return "snapshot: cannot read the primary key of " + table + ": " + pk.error();
+    std::unordered_set<std::string> keys;
+    for (int i = 0; i < pk.rows(); ++i) keys.emplace(pk.value(i, 0));
+    pgoutput::Relation rel;
+    rel.schema = schema;
+    rel.name = name;
+    const std::string entity = entity_name(rel, config_.entity_names);
+    {
+        std::lock_guard lk(status_mu_);
+        snapshot_.table = table;
+    }
+    auto declared = sql.exec("DECLARE fobs_snapshot NO SCROLL CURSOR FOR SELECT * FROM " + quote_table(table));
+    if (!declared.ok()) return "snapshot: cannot read " + table + ": " + declared.error();
+    auto last_log = steady_clock::now();
+    std::vector<SnapshotColumn> row;
+    std::string payload, error;
+    for (;;) {
+        if (stopping_) return "stopped during the initial snapshot";
+        auto batch = sql.exec("FETCH FORWARD 1000 FROM fobs_snapshot");
+        if (!batch.ok()) return "snapshot: reading " + table + " failed: " + batch.error();
+        if (batch.rows() == 0) break;
+        for (int r = 0; r < batch.rows(); ++r) {
+            if (!wait_for_room(s)) return "stopped during the initial snapshot";
+            row.clear();
+            for (int c = 0; c < batch.columns(); ++c) {
+                std::string_view col = batch.column_name(c);
+                row.push_back(SnapshotColumn{col, batch.column_type(c), keys.count(std::string(col)) > 0,
+                                            batch.is_null(r, c) ? nullptr : batch.raw_value(r, c),
+                                            batch.value(r, c).size()});
+            }
+            if (!snapshot_payload(schema, name, row, s.system_id, consistent_point, entity, payload, error)) {
+                host_.warn("snapshot: a row of " + table + " cannot become an event: " + error);
+                std::lock_guard lk(status_mu_);
+                ++rejected_;
+                continue;
+            }
+            add_record(*s.window, s.tx_seq, std::move(payload), -1);
+            payload.clear();
+        }
+        uint64_t done;
+        {
+            std::lock_guard lk(status_mu_);
+            snapshot_.rows_done += static_cast<uint64_t>(batch.rows());
+            double secs = duration<double>(steady_clock::now() - snapshot_.started).count();
+            snapshot_.rate = secs > 0 ? static_cast<double>(snapshot_.rows_done) / secs : 0;
+            done = snapshot_.rows_done;
+        }
+        snapshot_rows_gauge_.set(static_cast<double>(done));
+        if (steady_clock::now() - last_log >= seconds(5)) {
+            last_log = steady_clock::now();
+            std::lock_guard lk(status_mu_);
+            double left = snapshot_.rate > 0 && snapshot_.rows_estimated > done
+                              ? static_cast<double>(snapshot_.rows_estimated - done) / snapshot_.rate : 0;
+            host_.info("initial snapshot: " + table + ", " + std::to_string(done) + " of about " +
+                       std::to_string(snapshot_.rows_estimated) + " rows, " + std::to_string(static_cast<int64_t>(snapshot_.rate)) +
+                       " rows/s, about " + std::to_string(static_cast<int64_t>(left)) + " s left");
+        }
+    }
+    sql.exec("CLOSE fobs_snapshot");
+    return "";
+}
+
 bool CdcReader::handle_frame(Session &s, std::string_view frame, std::string &error) {
     pgoutput::CopyFrame f;
     if (!pgoutput::decode_copy_frame(frame, f, error)) {
@@ -639,17 +841,7 @@ bool CdcReader::handle_change(Session &s, std::string_view msg, std::string &err
         error = "cannot decode a pgoutput message: " + error;
         return false;
     }
-    auto new_record = [&](std::string payload, int64_t txid) {
-        auto &w = *s.window;
-        {
-            std::lock_guard lk(w.mu);
-            uint64_t key = w.next_key++;
-            w.records.emplace(key, Window::Record{s.tx_seq, std::make_shared<const std::string>(std::move(payload)), txid});
-            ++w.txs.back().pending;
-            w.queue.push_back(key);
-        }
-        w.cv.notify_one();
-    };
+    auto new_record = [&](std::string payload, int64_t txid) { add_record(*s.window, s.tx_seq, std::move(payload), txid); };
     TxContext tx{s.system_id, s.begin.final_lsn, s.begin.commit_time_us, s.begin.xid};
     auto relation = [&](uint32_t oid, const Session::RelInfo *&info) -> const pgoutput::Relation * {
         const pgoutput::Relation *rel = s.relations.find(oid);

@@ -57,6 +57,13 @@ class CdcReader final : public Reader {
     void warn_about_tables(Connection &sql);
     bool read_slot(Connection &sql, SlotInfo &out, std::string &error);
     void publish_slot(const SlotInfo &info);
+    /// snapshot = "initial": emits every row of the published tables as READ from the snapshot
+    /// exported by the slot's creation, and returns once all of them were settled.
+    std::string run_snapshot(Session &s, const std::string &snapshot_name, uint64_t consistent_point);
+    std::string snapshot_table(Session &s, const std::string &table, uint64_t consistent_point);
+    bool wait_for_room(Session &s);
+    /// Hands one payload to the emit thread as part of transaction `tx_seq` (the newest one).
+    static void add_record(Window &w, uint64_t tx_seq, std::string payload, int64_t txid);
     bool handle_frame(Session &s, std::string_view frame, std::string &error);
     bool handle_change(Session &s, std::string_view msg, std::string &error);
     bool send_status(Session &s, bool reply_requested);
@@ -78,7 +85,8 @@ class CdcReader final : public Reader {
     std::thread emit_thread_;
 
     sdk::Metric lag_gauge_, confirmed_gauge_, transactions_counter_;
-    sdk::Metric wal_status_gauges_[4]; // reserved, extended, unreserved, lost
+    sdk::Metric wal_status_gauges_[4];
+    sdk::Metric snapshot_rows_gauge_, snapshot_estimate_gauge_; // reserved, extended, unreserved, lost
 
     // Shared with status() (guarded by status_mu_).
     std::mutex status_mu_;
@@ -90,6 +98,13 @@ class CdcReader final : public Reader {
     uint64_t transactions_ = 0;
     uint64_t rejected_ = 0;
     bool warned_unbounded_ = false;
+    struct SnapshotProgress {
+        std::string state;   // "" (none), "running", "done"
+        std::string table;
+        uint64_t rows_done = 0, rows_estimated = 0;
+        double rate = 0;     // rows/s
+        std::chrono::steady_clock::time_point started{};
+    } snapshot_;
 };
 
 } // namespace fraiseql_observer::pg_listen

@@ -56,6 +56,10 @@ class Result {
     /// The SQLSTATE of a server error ("" when none).
     const std::string &sqlstate() const { return sqlstate_; }
     int rows() const { return res_ ? PQntuples(res_.get()) : 0; }
+    int columns() const { return res_ ? PQnfields(res_.get()) : 0; }
+    std::string_view column_name(int col) const { return PQfname(res_.get(), col); }
+    uint32_t column_type(int col) const { return PQftype(res_.get(), col); }
+    const char *raw_value(int row, int col) const { return PQgetvalue(res_.get(), row, col); }
     bool is_null(int row, int col) const { return PQgetisnull(res_.get(), row, col) != 0; }
     std::string_view value(int row, int col) const {
         return {PQgetvalue(res_.get(), row, col),

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <set>
@@ -339,6 +340,82 @@ TEST_F(PgCdc, wal_level_replica_is_a_clear_not_ready_error) {
         << obs.get("/readyz").second << "\n" << obs.log();
     EXPECT_EQ(obs.get("/readyz").first, 503);
     EXPECT_NE(obs.get("/readyz").second.find("logical"), std::string::npos);
+}
+
+TEST_F(PgCdc, initial_snapshot_with_writes_running_emits_every_row_once_as_read_or_a_later_change) {
+    pg_->exec("CREATE TABLE tb_order (id int PRIMARY KEY, v int); "
+              "INSERT INTO tb_order SELECT g, 0 FROM generate_series(1, 20000) g",
+              db_);
+    std::atomic<bool> stop{false};
+    std::atomic<int> next_id{20001};
+    std::thread writer([&] {
+        PgSession w(pg_->conninfo(db_));
+        while (!stop) {
+            int id = next_id++;
+            w.exec("INSERT INTO tb_order VALUES (" + std::to_string(id) + ", 0)");
+            w.exec("UPDATE tb_order SET v = v + 1 WHERE id = " + std::to_string(id % 20000 + 1));
+        }
+    });
+    auto obs = start_observer("snapshot = \"initial\"\nmax_in_flight = 500\n");
+    ASSERT_TRUE(eventually([&] { return ready(*obs); }, 60s)) << obs->log();
+    stop = true;
+    writer.join();
+    const int last_id = next_id - 1;
+    std::map<std::string, int> read, insert;
+    int missing = 0, both = 0, twice = 0;
+    auto tally = [&] {
+        read.clear();
+        insert.clear();
+        for (auto &e : events()) {
+            if (e["operation"] == "READ") ++read[e["entity_id"].get<std::string>()];
+            if (e["operation"] == "INSERT") ++insert[e["entity_id"].get<std::string>()];
+        }
+        missing = both = twice = 0;
+        for (int id = 1; id <= last_id; ++id) {
+            std::string k = std::to_string(id);
+            int r = read.count(k) ? read[k] : 0, i = insert.count(k) ? insert[k] : 0;
+            if (r + i == 0) ++missing;
+            if (r && i) ++both;
+            if (r > 1 || i > 1) ++twice;
+        }
+        return missing == 0;
+    };
+    EXPECT_TRUE(eventually(tally, 60s)) << missing << " rows missing\n" << obs->log();
+    EXPECT_EQ(missing, 0) << "no gap between the snapshot and the stream";
+    EXPECT_EQ(both, 0) << "no overlap: a row is READ or INSERTed, never both";
+    EXPECT_EQ(twice, 0);
+    EXPECT_GE(read.size(), 20000u);
+    auto status = obs->get("/metrics").second;
+    EXPECT_NE(status.find("fraiseql_observer_cdc_snapshot_rows{"), std::string::npos);
+    EXPECT_EQ(obs->stop(), 0) << obs->log();
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM pg_replication_origin"), "0") << "the snapshot marker is cleared";
+    drop_slot();
+}
+
+TEST_F(PgCdc, a_crash_during_the_initial_snapshot_restarts_it_and_loses_no_row) {
+    pg_->exec("CREATE TABLE tb_order (id int PRIMARY KEY, pad text); "
+              "INSERT INTO tb_order SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g",
+              db_);
+    auto obs = start_observer("snapshot = \"initial\"\nmax_in_flight = 100\n");
+    const std::string series = "fraiseql_observer_cdc_snapshot_rows{source=\"app_db\",slot=\"fraiseql_observer_app_db\"}";
+    ASSERT_TRUE(eventually([&] { return obs->metric(series) >= 1000; }, 60s)) << obs->get("/metrics").second << obs->log();
+    obs->process().kill9();
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM pg_replication_origin"), "1") << "the unfinished snapshot is marked";
+    obs = start_observer("snapshot = \"initial\"\n");
+    ASSERT_TRUE(eventually([&] { return ready(*obs); }, 120s)) << obs->log();
+    EXPECT_NE(obs->log().find("did not finish"), std::string::npos) << obs->log();
+    std::set<std::string> ids;
+    ASSERT_TRUE(eventually(
+        [&] {
+            ids.clear();
+            for (auto &e : events()) ids.insert(e["entity_id"].get<std::string>());
+            return ids.size() == 60000u;
+        },
+        120s))
+        << ids.size() << " distinct rows on the stream";
+    EXPECT_EQ(obs->stop(), 0) << obs->log();
+    EXPECT_EQ(pg_->scalar("SELECT count(*) FROM pg_replication_origin"), "0");
+    drop_slot();
 }
 
 // Last: it lowers max_slot_wal_keep_size for the whole cluster.
