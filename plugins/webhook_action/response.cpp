@@ -70,8 +70,12 @@ int64_t parse_retry_after(std::string_view value, int64_t now_unix_s) {
     std::string text(value);
     time_t when = curl_getdate(text.c_str(), nullptr);
     if (when == static_cast<time_t>(-1)) return -1;
-    int64_t delta_ms = (static_cast<int64_t>(when) - now_unix_s) * 1000;
-    return std::clamp<int64_t>(delta_ms, 0, max_retry_after_ms);
+    // Clamp in seconds first: a date far away (curl reads years up to 2^63 s) must not overflow.
+    const int64_t max_s = max_retry_after_ms / 1000;
+    const int64_t when_s = static_cast<int64_t>(when);
+    if (when_s <= now_unix_s) return 0;
+    if (when_s - now_unix_s > max_s) return max_retry_after_ms;
+    return (when_s - now_unix_s) * 1000;
 }
 
 Verdict classify(const Exchange &x, bool follow_redirects, int64_t now_unix_s) {
