@@ -185,7 +185,7 @@ int cmd_run(const Args &a) {
     for (const auto &w : cfg.warnings) log->warn("{}", w);
 
     PluginRegistry reg;
-    reg.discover(search_path(a, &cfg));
+    reg.load_named(search_path(a, &cfg), cfg.plugin_names());
     report_problems(reg, log.get());
     for (const auto &p : reg.plugins()) {
         for (const auto &k : p->kinds()) {
@@ -252,7 +252,7 @@ int cmd_validate(const Args &a) {
     Config cfg = load(a, lo);
     Services services(LogSettings{"warn", "text"});
     PluginRegistry reg;
-    reg.discover(search_path(a, &cfg));
+    reg.load_named(search_path(a, &cfg), cfg.plugin_names());
     report_problems(reg, nullptr);
     {
         Runtime runtime(cfg, reg, services, lo.role); // create + destroy every instance
@@ -358,7 +358,7 @@ std::unique_ptr<AdminContext> admin_context(const Args &a) {
     lo.role = Role::worker; // admin commands need transports, not a source connection
     ctx->cfg = load(a, lo);
     ctx->services = std::make_unique<Services>(LogSettings{"warn", "text"});
-    ctx->reg.discover(search_path(a, &ctx->cfg));
+    ctx->reg.load_named(search_path(a, &ctx->cfg), ctx->cfg.plugin_names());
     return ctx;
 }
 

@@ -934,6 +934,15 @@ const ComponentConfig *Config::find_action(const std::string &name) const {
     return find_named(actions, name);
 }
 
+std::vector<std::string> Config::plugin_names() const {
+    std::vector<std::string> r;
+    for (const auto *list : {&sources, &transports, &actions})
+        for (const auto &c : *list) r.push_back(c.plugin);
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+    return r;
+}
+
 Config load_config_string(const std::string &toml_text, const std::string &file_name,
                           const LoadOptions &options) {
     toml::table root;
@@ -944,6 +953,17 @@ Config load_config_string(const std::string &toml_text, const std::string &file_
         throw ConfigError(SourceLocation{file_name, begin.line, begin.column}, "",
                           "TOML syntax error: " + std::string(e.description()));
     }
+    // A file that sets nothing is almost always a mistake (a truncated write, a template not
+    // filled in); running the built-in defaults from it would hide that. Having no file at all
+    // is how one asks for the defaults.
+    if (root.empty())
+        throw ConfigError(SourceLocation{file_name, 0, 0}, "",
+                          "the configuration file is empty (no settings, only whitespace, "
+                          "comments or a byte order mark): write the settings into it, for "
+                          "example starting from `fraiseql-observer init --force -c " +
+                              file_name +
+                              "`, or remove it (and do not name it with -c or "
+                              "$FRAISEQL_OBSERVER_CONFIG) to run with the built-in defaults");
     Loader loader(file_name, options);
     return loader.load(root);
 }

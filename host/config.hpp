@@ -95,6 +95,9 @@ struct Config {
     const ComponentConfig *find_source(const std::string &name) const;
     const ComponentConfig *find_transport(const std::string &name) const;
     const ComponentConfig *find_action(const std::string &name) const;
+    /// The plugins its components name (sources, transports, actions), sorted, each once: the
+    /// only plugins `run` and `validate` load.
+    std::vector<std::string> plugin_names() const;
 };
 
 struct LoadOptions {

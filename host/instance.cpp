@@ -226,7 +226,7 @@ Instance::Instance(std::shared_ptr<LoadedPlugin> plugin, ComponentKind kind,
     : plugin_(std::move(plugin)), kind_(kind), host_(std::make_unique<HostBlock>()) {
     if (!plugin_->offers(kind))
         throw InstanceError("plugin '" + plugin_->name + "' (" + plugin_->file.string() +
-                                ") is not a " + to_string(kind) + " plugin",
+                                ") is not " + with_article(kind) + " plugin",
                             "plugin", false);
     HostBlock &b = *host_;
     b.services = &services;

@@ -182,7 +182,7 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
     }
     if (!plugin->offers(kind)) {
         throw ConfigError(loc_of("plugin"), cfg.section + ".plugin",
-                          "plugin '" + cfg.plugin + "' is not a " + to_string(kind) +
+                          "plugin '" + cfg.plugin + "' is not " + with_article(kind) +
                               " plugin (it offers: " + [&] {
                                   std::string k;
                                   for (const auto &s : plugin->kinds()) k += (k.empty() ? "" : ", ") + s;

@@ -5,6 +5,8 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <dlfcn.h>
+#include <grp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -106,7 +108,78 @@ fs::path absolute_path(const fs::path &p) {
     return r;
 }
 
+// Regular `*.so` files of `dir` (symlinks followed), sorted by file name. Records a problem
+// when `dir` is missing or unreadable and `strict` is set.
+std::vector<fs::path> so_files(const fs::path &dir, bool strict, std::vector<PluginProblem> &problems) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+        if (strict)
+            problems.push_back({dir, "plugin directory '" + dir.string() +
+                                         "' does not exist or is not a directory"});
+        return files;
+    }
+    fs::directory_iterator it(dir, ec), end;
+    if (ec) {
+        if (strict)
+            problems.push_back(
+                {dir, "plugin directory '" + dir.string() + "' is unreadable: " + ec.message()});
+        return files;
+    }
+    for (; it != end; it.increment(ec)) {
+        if (ec) break;
+        std::error_code sec;
+        if (it->path().extension() == ".so" && it->is_regular_file(sec)) // follows symlinks
+            files.push_back(absolute_path(it->path()));
+    }
+    std::sort(files.begin(), files.end(),
+              [](const fs::path &a, const fs::path &b) { return a.filename() < b.filename(); });
+    return files;
+}
+
+std::string group_name(gid_t gid) {
+    std::vector<char> buf(4096);
+    group g{}, *found = nullptr;
+    if (::getgrgid_r(gid, &g, buf.data(), buf.size(), &found) == 0 && found)
+        return "'" + std::string(found->gr_name) + "' (gid " + std::to_string(gid) + ")";
+    return "gid " + std::to_string(gid);
+}
+
 } // namespace
+
+std::vector<std::string> plugin_file_names(const std::string &name) {
+    return {name + ".so", "lib" + name + ".so", name + "_source.so", name + "_transport.so",
+            name + "_action.so"};
+}
+
+std::string writable_by_others(const fs::path &path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {};
+    const bool dir = S_ISDIR(st.st_mode);
+    const std::string what = std::string(dir ? "plugin directory '" : "plugin file '") +
+                             path.string() + "'";
+    const std::string harm = dir ? "put a plugin into it that the observer would load and run"
+                                 : "change the code the observer loads and runs";
+    if (st.st_mode & S_IWOTH)
+        return what + " is world-writable: any user of this machine can " + harm +
+               " (chmod o-w '" + path.string() + "')";
+    if ((st.st_mode & S_IWGRP) && st.st_gid != 0)
+        return what + " is writable by group " + group_name(st.st_gid) + ": any member can " +
+               harm + " (chmod g-w '" + path.string() + "')";
+    return {};
+}
+
+const char *with_article(ComponentKind k) {
+    switch (k) {
+    case ComponentKind::source:
+        return "a source";
+    case ComponentKind::transport:
+        return "a transport";
+    case ComponentKind::action:
+        return "an action";
+    }
+    return "an unknown kind of";
+}
 
 const char *to_string(ComponentKind k) {
     switch (k) {
@@ -209,45 +282,95 @@ std::shared_ptr<LoadedPlugin> load_plugin(const fs::path &file_in) {
     return p;
 }
 
+void PluginRegistry::warn_if_writable(const fs::path &path) {
+    if (std::find(checked_.begin(), checked_.end(), path) != checked_.end()) return;
+    checked_.push_back(path);
+    if (std::string why = writable_by_others(path); !why.empty()) problems_.push_back({path, why});
+}
+
+void PluginRegistry::try_load(const fs::path &file) {
+    if (std::find(tried_.begin(), tried_.end(), file) != tried_.end()) return;
+    tried_.push_back(file);
+    warn_if_writable(file);
+    try {
+        add(load_plugin(file));
+    } catch (const std::exception &e) {
+        problems_.push_back({file, e.what()});
+    }
+}
+
 void PluginRegistry::discover(const std::vector<fs::path> &dirs, bool strict) {
     for (const auto &dir_in : dirs) {
         const fs::path dir = absolute_path(dir_in);
+        auto files = so_files(dir, strict, problems_);
         std::error_code ec;
-        if (!fs::is_directory(dir, ec)) {
-            if (strict)
-                problems_.push_back({dir, "plugin directory '" + dir.string() +
-                                              "' does not exist or is not a directory"});
-            continue;
-        }
-        std::vector<fs::path> files;
-        fs::directory_iterator it(dir, ec), end;
-        if (ec) {
-            if (strict)
-                problems_.push_back(
-                    {dir, "plugin directory '" + dir.string() + "' is unreadable: " + ec.message()});
-            continue;
-        }
-        for (; it != end; it.increment(ec)) {
-            if (ec) break;
-            std::error_code sec;
-            if (it->path().extension() == ".so" && it->is_regular_file(sec)) // follows symlinks
-                files.push_back(it->path());
-        }
-        std::sort(files.begin(), files.end(),
-                  [](const fs::path &a, const fs::path &b) { return a.filename() < b.filename(); });
+        if (fs::is_directory(dir, ec)) warn_if_writable(dir);
+        // The same file reached twice (symlinked dirs) is one plugin, not a duplicate.
+        for (const auto &f : files) try_load(f);
+    }
+}
 
-        for (const auto &f : files) {
-            const fs::path abs = absolute_path(f);
-            // The same file reached twice (symlinked dirs) is one plugin, not a duplicate.
-            bool seen = std::any_of(plugins_.begin(), plugins_.end(),
-                                    [&](const auto &p) { return p->file == abs; });
-            if (seen) continue;
-            try {
-                add(load_plugin(abs));
-            } catch (const std::exception &e) {
-                problems_.push_back({abs, e.what()});
+void PluginRegistry::load_named(const std::vector<fs::path> &dirs,
+                                const std::vector<std::string> &names) {
+    std::vector<fs::path> search;
+    for (const auto &d : dirs) {
+        fs::path dir = absolute_path(d);
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec) ||
+            std::find(search.begin(), search.end(), dir) != search.end())
+            continue;
+        warn_if_writable(dir); // any of them could receive a file named like a plugin
+        search.push_back(std::move(dir));
+    }
+    std::vector<std::string> missing;
+    for (const auto &name : names) {
+        if (find(name) || std::find(missing.begin(), missing.end(), name) != missing.end())
+            continue;
+        for (const auto &dir : search) {
+            for (const auto &file_name : plugin_file_names(name)) {
+                const fs::path f = dir / file_name;
+                std::error_code ec;
+                if (!fs::is_regular_file(f, ec)) continue;
+                const fs::path abs = absolute_path(f);
+                const bool new_file = std::find(tried_.begin(), tried_.end(), abs) == tried_.end();
+                try_load(abs);
+                if (find(name)) break;
+                const auto declared = std::find_if(plugins_.begin(), plugins_.end(),
+                                                   [&](const auto &p) { return p->file == abs; });
+                if (new_file && declared != plugins_.end())
+                    problems_.push_back({abs, "plugin file '" + abs.string() +
+                                                  "' is named for plugin '" + name +
+                                                  "' but declares '" + (*declared)->name +
+                                                  "'; looking further"});
             }
+            if (find(name)) break;
         }
+        if (!find(name)) missing.push_back(name);
+    }
+    if (missing.empty()) return;
+
+    // Not found by file name: open the other files, in search order, until every missing name
+    // is found. This runs their code, which is what the file name rule avoids: say so.
+    auto all_found = [&] {
+        return std::all_of(missing.begin(), missing.end(), [&](const auto &n) { return find(n) != nullptr; });
+    };
+    for (const auto &dir : search) {
+        for (const auto &f : so_files(dir, false, problems_)) {
+            if (all_found()) break;
+            try_load(f);
+        }
+    }
+    for (const auto &name : missing) {
+        std::string expected;
+        for (const auto &f : plugin_file_names(name)) expected += (expected.empty() ? "" : ", ") + f;
+        std::string why = "no file named for plugin '" + name + "' (" + expected +
+                          ") on the plugin search path, so other plugin files were opened (which "
+                          "runs their code) to look for it: ";
+        if (auto p = find(name))
+            problems_.push_back({p->file, why + "it is '" + p->file.string() + "'; rename it to " +
+                                              name + ".so so that only it is opened"});
+        else
+            problems_.push_back({{}, why + "no plugin file declares it"});
     }
 }
 

@@ -931,3 +931,48 @@ TEST(ConfigSeedForm, switching_transports_is_one_line_and_other_tables_stay) {
     ASSERT_EQ(c.warnings.size(), 1u);
     EXPECT_NE(c.warnings[0].find("[transport.nats] is not used"), std::string::npos);
 }
+
+TEST(ConfigErrors, a_file_without_settings_is_an_error_not_the_defaults) {
+    // Empty, a UTF-8 byte order mark alone, whitespace, comments: each names the file and says
+    // what to do, instead of silently running the built-in defaults.
+    const std::map<std::string, std::string> files = {
+        {"empty", ""},
+        {"bom", "\xEF\xBB\xBF"},
+        {"bom_newline", "\xEF\xBB\xBF\n"},
+        {"whitespace", " \n\t\r\n\n"},
+        {"comments", "# fraiseql-observer.toml\n# [observer]\n#   log_level = \"debug\"\n"},
+        {"bom_comment", "\xEF\xBB\xBF# only a comment\n"},
+    };
+    fobs_test::TempDir dir("fobs-config");
+    for (const auto &[name, text] : files) {
+        const std::string path = (dir / (name + ".toml")).string();
+        fobs_test::write_file(path, text);
+        try {
+            host::load_config(path, full_env());
+            ADD_FAILURE() << name << ": loaded without error";
+        } catch (const ConfigError &e) {
+            EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << name << ": " << e.what();
+            EXPECT_NE(e.reason().find("the configuration file is empty"), std::string::npos) << e.what();
+            EXPECT_NE(e.reason().find("fraiseql-observer init"), std::string::npos) << e.what();
+            EXPECT_NE(e.reason().find("built-in defaults"), std::string::npos) << e.what();
+        }
+    }
+    // One setting is enough: the rest comes from the defaults, as documented.
+    EXPECT_NO_THROW(host::load_config_string("\xEF\xBB\xBF[observer]\nlog_level = \"debug\"\n", "cfg.toml",
+                                             full_env()));
+    EXPECT_NO_THROW(host::load_config_string("# a comment\n[observer]\n", "cfg.toml", full_env()));
+}
+
+TEST(ConfigReference, plugin_names_are_the_plugins_the_components_name) {
+    const Config c = host::load_config_string(kActionBase + R"(
+[actions.audit]
+plugin = "log"
+[actions.audit2]
+plugin = "log"
+[transports.local]
+plugin = "memory"
+)",
+                                              "cfg.toml", full_env());
+    // The default source (pg_listen) counts: run would load it.
+    EXPECT_EQ(c.plugin_names(), (std::vector<std::string>{"log", "memory", "pg_listen", "webhook"}));
+}
