@@ -50,6 +50,10 @@ const stats = {
   by_path: {},
   last: null,
   reject_reasons: [],
+  // Every request as node parsed it (the first 1000): a header or a whole request smuggled in
+  // through a value shows up here. client_errors counts requests node could not parse.
+  requests_log: [],
+  client_errors: 0,
 };
 const ids = new Set();
 
@@ -97,6 +101,8 @@ function handle(req, res) {
     if (id) ids.add(id);
     stats.distinct_ids = ids.size;
     stats.last = { method: req.method, path: url.pathname, headers: req.headers, body };
+    if (stats.requests_log.length < 1000)
+      stats.requests_log.push({ method: req.method, path: url.pathname, headers: req.headers });
 
     if (verifiers.length > 0) {
       let ok = false;
@@ -163,6 +169,11 @@ const server = args.tls_cert
   ? https.createServer({ cert: fs.readFileSync(args.tls_cert), key: fs.readFileSync(args.tls_key) }, handle)
   : http.createServer(handle);
 server.keepAliveTimeout = 30000;
+server.on('clientError', (err, socket) => {
+  stats.client_errors += 1;
+  writeStats();
+  socket.destroy();
+});
 writeStats();
 server.listen(Number(args.port), '127.0.0.1', () => {
   console.log(`webhook receiver listening on 127.0.0.1:${args.port}`);
