@@ -3,6 +3,11 @@
 // and latency (arrival minus the body's "timestamp", written by PostgreSQL at insert time).
 // GET /stats returns the counters as JSON, POST /reset clears them; its own CPU time is part
 // of /stats so every run shows whether the receiver was anywhere near its limit.
+// For bench/chaos.sh it can also misbehave on purpose: POST /mode/fail answers every event with
+// 503 (not recorded), POST /mode/hang reads events and never answers them (the client must time
+// out; the held connections are closed when the mode changes), POST /mode/ok is the default.
+// GET /ids lists every distinct event id with its entity_id ("<id>\t<entity_id>\n"), so a
+// chaos run can tell exactly which rows never arrived.
 #include "common.hpp"
 #include "subcommands.hpp"
 
@@ -21,7 +26,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace fobs_bench {
@@ -34,15 +38,20 @@ struct Connection {
     std::string out;
     bool close_after = false;
     bool want_write = false;
+    bool hung = false; // holds an unanswered event (hang mode); further input is ignored
 };
 
+enum class Mode { ok, fail, hang };
+
 struct Counters {
-    uint64_t requests = 0, distinct = 0, duplicates = 0, bad = 0;
+    uint64_t requests = 0, distinct = 0, duplicates = 0, bad = 0, failed = 0, hung = 0;
     int64_t first_us = 0, last_us = 0;
-    std::unordered_set<std::string> seen;
+    std::unordered_map<std::string, std::string> seen; // event id -> entity_id
     std::vector<int64_t> latency_us;
+    Mode mode = Mode::ok;
+    bool release_hung = false; // the mode left "hang": close the held connections
     void reset() {
-        requests = distinct = duplicates = bad = 0;
+        requests = distinct = duplicates = bad = failed = hung = 0;
         first_us = last_us = 0;
         seen.clear();
         seen.reserve(1 << 20);
@@ -104,16 +113,31 @@ std::string stats_json(const Counters &c) {
     double cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     return "{\"requests\":" + std::to_string(c.requests) + ",\"distinct\":" + std::to_string(c.distinct) +
            ",\"duplicates\":" + std::to_string(c.duplicates) + ",\"bad\":" + std::to_string(c.bad) +
+           ",\"failed\":" + std::to_string(c.failed) + ",\"hung\":" + std::to_string(c.hung) +
+           ",\"mode\":\"" + (c.mode == Mode::ok ? "ok" : c.mode == Mode::fail ? "fail" : "hang") + "\"" +
            ",\"first_us\":" + std::to_string(c.first_us) + ",\"last_us\":" + std::to_string(c.last_us) +
            ",\"latencies\":" + std::to_string(lat.size()) + ",\"p50_us\":" + std::to_string(p50) +
            ",\"p99_us\":" + std::to_string(p99) + ",\"max_us\":" + std::to_string(mx) +
            ",\"cpu_s\":" + std::to_string(cpu) + "}";
 }
 
-void respond(Connection &conn, int status, std::string_view reason, const std::string &body) {
+std::string ids_text(const Counters &c) {
+    std::string out;
+    out.reserve(c.seen.size() * 64);
+    for (const auto &[id, entity_id] : c.seen) {
+        out += id;
+        out += '\t';
+        out += entity_id;
+        out += '\n';
+    }
+    return out;
+}
+
+void respond(Connection &conn, int status, std::string_view reason, const std::string &body,
+             std::string_view type = "application/json") {
     conn.out += "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
     if (status != 204) {
-        conn.out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+        conn.out += "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     }
     conn.out += conn.close_after ? "Connection: close\r\n\r\n" : "\r\n";
     conn.out += body;
@@ -122,6 +146,11 @@ void respond(Connection &conn, int status, std::string_view reason, const std::s
 // Handles every complete request in the buffer; false when the connection must be dropped.
 bool handle_input(Connection &conn, Counters &counters) {
     for (;;) {
+        if (conn.hung) { // the client waits for an answer that never comes; it sends nothing else
+            conn.in.clear();
+            conn.consumed = 0;
+            return true;
+        }
         std::string_view buf(conn.in);
         buf.remove_prefix(conn.consumed);
         size_t head_end = buf.find("\r\n\r\n");
@@ -144,6 +173,22 @@ bool handle_input(Connection &conn, Counters &counters) {
         } else if (method == "POST" && path == "/reset") {
             counters.reset();
             respond(conn, 200, "OK", "{}");
+        } else if (method == "GET" && path == "/ids") {
+            respond(conn, 200, "OK", ids_text(counters), "text/plain");
+        } else if (method == "POST" && (path == "/mode/ok" || path == "/mode/fail" || path == "/mode/hang")) {
+            Mode next = path == "/mode/ok" ? Mode::ok : path == "/mode/fail" ? Mode::fail : Mode::hang;
+            if (counters.mode == Mode::hang && next != Mode::hang) counters.release_hung = true;
+            counters.mode = next;
+            respond(conn, 200, "OK", "{}");
+        } else if (counters.mode == Mode::fail) {
+            ++counters.failed;
+            respond(conn, 503, "Service Unavailable", "{\"error\":\"chaos: failing on purpose\"}");
+        } else if (counters.mode == Mode::hang) {
+            ++counters.hung;
+            conn.hung = true;
+            conn.in.clear();
+            conn.consumed = 0;
+            return true;
         } else {
             int64_t now = wall_us();
             ++counters.requests;
@@ -152,7 +197,7 @@ bool handle_input(Connection &conn, Counters &counters) {
             std::string_view id = json_field(body, "id");
             if (id.empty()) {
                 ++counters.bad;
-            } else if (counters.seen.emplace(id).second) {
+            } else if (counters.seen.emplace(id, json_field(body, "entity_id")).second) {
                 ++counters.distinct;
                 int64_t ts = parse_iso8601_us(json_field(body, "timestamp"));
                 if (ts > 0) counters.latency_us.push_back(now - ts);
@@ -225,6 +270,13 @@ int run_receiver(const Args &args) {
         conns.erase(c->fd);
     };
     while (!g_stop) {
+        if (counters.release_hung) {
+            counters.release_hung = false;
+            std::vector<Connection *> held;
+            for (auto &[fd, c] : conns)
+                if (c->hung) held.push_back(c.get());
+            for (Connection *c : held) drop(c);
+        }
         int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
         for (int i = 0; i < n; ++i) {
             auto *c = static_cast<Connection *>(events[i].data.ptr);
