@@ -976,3 +976,18 @@ plugin = "memory"
     // The default source (pg_listen) counts: run would load it.
     EXPECT_EQ(c.plugin_names(), (std::vector<std::string>{"log", "memory", "pg_listen", "webhook"}));
 }
+
+TEST(ConfigErrors, validate_and_run_refuse_an_empty_file_with_exit_code_2) {
+    fobs_test::TempDir dir("fobs-config");
+    const std::string path = (dir / "fraiseql-observer.toml").string();
+    fobs_test::write_file(path, "\xEF\xBB\xBF");
+    const std::map<std::string, std::string> env = {{"FRAISEQL_OBSERVER_CONFIG", ""},
+                                                    {"FRAISEQL_OBSERVER_PLUGIN_PATH", ""},
+                                                    {"DATABASE_URL", "postgresql:///unused"}};
+    for (const char *cmd : {"validate", "run"}) {
+        auto [code, out] = fobs_test::run_command({fobs_test::observer_binary(), cmd, "-c", path}, env,
+                                                  std::chrono::seconds(20));
+        EXPECT_EQ(code, 2) << cmd << ": " << out;
+        EXPECT_NE(out.find(path + ": the configuration file is empty"), std::string::npos) << cmd << ": " << out;
+    }
+}
