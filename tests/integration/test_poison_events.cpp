@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -80,17 +81,18 @@ class PoisonEvents : public ::testing::TestWithParam<std::string> {
     }
     inline static PgCluster *pg_ = nullptr;
     inline static std::string *outbox_sql_ = nullptr;
-};
 
-TEST_P(PoisonEvents, each_poison_event_is_rejected_counted_and_the_next_event_flows) {
-    const std::string mode = GetParam();
-    const std::string db = "poison_" + mode;
-    pg_->exec("CREATE DATABASE " + db);
-    if (mode == "outbox") pg_->exec(*outbox_sql_, db);
-    NatsServer nats; // a server per mode: each mode's DLQ stream is provisioned afresh
-    WebhookReceiver rx;
+    // A database of the mode's own; the outbox schema in outbox mode.
+    std::string new_database(const std::string &name) {
+        pg_->exec("CREATE DATABASE " + name);
+        if (GetParam() == "outbox") pg_->exec(*outbox_sql_, name);
+        return name;
+    }
 
-    const std::string config = R"(
+    // pg_listen (this mode) -> nats -> webhook, text logs.
+    static std::string observer_config(const std::string &mode, const std::string &db,
+                                       const NatsServer &nats, const std::string &hook_url) {
+        return R"(
 [observer]
 metrics_listen = "127.0.0.1:{metrics_port}"
 log_format = "text"
@@ -111,27 +113,38 @@ consumer_name  = "poison_)" + mode + R"(_worker"
 
 [actions.hook]
 plugin = "webhook"
-url    = ")" + rx.url("/ok") + R"("
+url    = ")" + hook_url + R"("
 
 [[pipelines]]
 name    = "orders"
 source  = "app_db"
 actions = ["hook"]
 )";
-    ObserverProcess obs(config);
-    std::string why;
-    ASSERT_TRUE(obs.wait_started(why)) << why;
-    ASSERT_TRUE(eventually([&] { return obs.get("/readyz").first == 200; }, 30s))
-        << obs.get("/readyz").second << obs.log();
+    }
 
-    auto send = [&](const std::string &payload) {
-        if (mode == "notify")
+    // A producer writing `payload`: a NOTIFY, or an outbox row (and the wake-up emit() sends).
+    void send(const std::string &db, const std::string &payload) {
+        if (GetParam() == "notify")
             pg_->exec("SELECT pg_notify('fraiseql_events', " + sql_literal(payload) + ")", db);
         else
             pg_->exec("INSERT INTO fraiseql_observer.outbox (payload) VALUES (" + sql_literal(payload) +
                           "::jsonb); SELECT pg_notify('fraiseql_observer_wakeup', '')",
                       db);
-    };
+    }
+};
+
+TEST_P(PoisonEvents, each_poison_event_is_rejected_counted_and_the_next_event_flows) {
+    const std::string mode = GetParam();
+    const std::string db = new_database("poison_" + mode);
+    NatsServer nats; // a server per test: each test's DLQ stream is provisioned afresh
+    WebhookReceiver rx;
+    ObserverProcess obs(observer_config(mode, db, nats, rx.url("/ok")));
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    ASSERT_TRUE(eventually([&] { return obs.get("/readyz").first == 200; }, 30s))
+        << obs.get("/readyz").second << obs.log();
+
+    auto send = [&](const std::string &payload) { this->send(db, payload); };
     auto delivered = [&](const std::string &id) {
         auto keys = rx.idempotency_keys();
         return std::find(keys.begin(), keys.end(), id) != keys.end();
@@ -195,6 +208,58 @@ actions = ["hook"]
                 << r[1];
         }
     }
+    EXPECT_EQ(obs.stop(), 0) << obs.log();
+}
+
+// A well-formed event the TRANSPORT refuses permanently (larger than nats-server's
+// max_payload): the nats transport dead-letters it and completes FAILED; the host counts it in
+// source_rejected_total and hands FAILED with the reason to the source, which moves on (outbox:
+// the row is kept as rejected). Never retried.
+TEST_P(PoisonEvents, a_permanent_refusal_by_the_transport_is_rejected_at_the_source_not_retried) {
+    const std::string mode = GetParam();
+    const std::string db = new_database("refused_" + mode);
+    NatsServer nats;
+    nats.set_extra_args({"-c", nats.write_config("small.conf", "max_payload: 4096\n").string()});
+    nats.stop();
+    nats.start();
+    WebhookReceiver rx;
+    ObserverProcess obs(observer_config(mode, db, nats, rx.url("/ok")));
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    ASSERT_TRUE(eventually([&] { return obs.get("/readyz").first == 200; }, 30s))
+        << obs.get("/readyz").second << obs.log();
+
+    const std::string big_id = "too-big-" + mode;
+    send(db, R"({"id":")" + big_id + R"(","entity_type":"Order","operation":"INSERT","entity_id":"1",)"
+             R"("entity":{"blob":")" + std::string(6000, 'x') + R"("}})");
+    send(db, with_id("\"after-big-" + mode + "\""));
+    ASSERT_TRUE(eventually([&] {
+        auto keys = rx.idempotency_keys();
+        return std::find(keys.begin(), keys.end(), "after-big-" + mode) != keys.end();
+    }, 30s)) << rx.stats().dump() << "\n" << obs.log();
+    EXPECT_TRUE(eventually([&] {
+        return obs.metric("fraiseql_observer_source_rejected_total{pipeline=\"orders\",source=\"app_db\"}") == 1;
+    }, 10s)) << obs.get("/metrics").second;
+    EXPECT_EQ(rx.idempotency_keys(), std::vector<std::string>{"after-big-" + mode});
+
+    std::string log = obs.log();
+    EXPECT_NE(log.find("transport refused an event permanently: refused by the nats transport"), std::string::npos) << log;
+    EXPECT_NE(log.find("max_payload"), std::string::npos) << log;
+    if (mode == "outbox") {
+        auto rows = pg_->query("SELECT state, reason FROM fraiseql_observer.outbox", db);
+        ASSERT_EQ(rows.size(), 1u);
+        EXPECT_EQ(rows[0][0], "rejected");
+        EXPECT_NE(rows[0][1].find("max_payload"), std::string::npos) << rows[0][1];
+    }
+    // Not retried: a few seconds later it was still refused exactly once.
+    std::this_thread::sleep_for(3s);
+    log = obs.log();
+    size_t refusals = 0;
+    for (size_t pos = log.find("transport refused an event permanently"); pos != std::string::npos;
+         pos = log.find("transport refused an event permanently", pos + 1))
+        ++refusals;
+    EXPECT_EQ(refusals, 1u) << log;
+    EXPECT_EQ(obs.metric("fraiseql_observer_source_rejected_total{pipeline=\"orders\",source=\"app_db\"}"), 1);
     EXPECT_EQ(obs.stop(), 0) << obs.log();
 }
 
