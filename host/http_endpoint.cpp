@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <vector>
 
 namespace fraiseql_observer::host {
@@ -39,8 +40,13 @@ class ConnectionWorkers final : public httplib::TaskQueue {
         jobs_.push_back(std::move(fn));
         join_finished_locked();
         if (idle_ < jobs_.size() && workers_.size() < k_max_workers) {
-            std::thread t([this] { work(); });
-            workers_.emplace(t.get_id(), std::move(t));
+            try {
+                std::thread t([this] { work(); });
+                workers_.emplace(t.get_id(), std::move(t));
+            } catch (const std::system_error &) {
+                // No thread to be had: the task waits for a running worker (nothing may throw
+                // into cpp-httplib's accept loop).
+            }
         }
         wake_.notify_one();
     }
