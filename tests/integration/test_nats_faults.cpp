@@ -7,6 +7,8 @@
 // the plugin loaded through the real host loader (harness), what NATS holds read back raw.
 #include "harness.hpp"
 #include "nats_server.hpp"
+#include "observer.hpp"
+#include "pg_cluster.hpp"
 #include "process.hpp"
 
 #include <gtest/gtest.h>
@@ -463,6 +465,76 @@ TEST_F(NatsFaultsTest, default_nak_delay_is_not_a_few_seconds) {
     EXPECT_EQ(admin(*t, {{"op", "status"}})["dlq"]["depth"], 0);
     consumer->close();
     t->stop();
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------
+// 5b. The whole observer: SIGTERM while the NATS connection is closed (the server refused our
+//     credentials after a restart) exits within shutdown_timeout_secs.
+
+namespace {
+
+TEST(NatsFaultsObserver, sigterm_with_the_nats_connection_closed_exits_within_the_shutdown_timeout) {
+    fobs_test::PgCluster pg;
+    pg.exec("CREATE DATABASE app");
+    auto [code, sql] = fobs_test::run_command({fobs_test::observer_binary(), "sql"});
+    ASSERT_EQ(code, 0) << sql;
+    pg.exec(sql, "app");
+    fobs_test::NatsServer nats({"--user", "obs", "--pass", "pw-ok"});
+    const std::string config = R"(
+[observer]
+metrics_listen = "127.0.0.1:{metrics_port}"
+shutdown_timeout_secs = 10
+
+[sources.app_db]
+plugin   = "pg_listen"
+conninfo = ")" + pg.conninfo("app") + R"("
+mode     = "outbox"
+
+[transport]
+transport = "nats"
+[transport.nats]
+url         = ")" + nats.url() + R"("
+user        = "obs"
+password    = "pw-ok"
+stream_name = "shutdown_events"
+subject_prefix = "shutdown.mutation"
+[transport.nats.jetstream]
+max_bytes = 67108864
+)";
+    fobs_test::ObserverProcess obs(config, {"--role", "publisher"});
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    auto emit = [&](int from, int to) {
+        pg.exec("SELECT fraiseql_observer.emit('Order', 'INSERT', g::text, jsonb_build_object('id', g)) "
+                "FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) + ") g", "app");
+    };
+    auto backlog = [&] { return std::stoi(pg.scalar("SELECT count(*) FROM fraiseql_observer.outbox", "app")); };
+    emit(1, 50);
+    ASSERT_TRUE(fobs_test::eventually([&] { return backlog() == 0; }, 30s)) << obs.log();
+
+    // The server dies while publishes wait for their PubAck, and comes back refusing our
+    // credentials: the connection is CLOSED with those publishes still on it.
+    emit(51, 20050);
+    ASSERT_TRUE(fobs_test::eventually([&] { return backlog() < 20000; }, 10s));
+    nats.kill9();
+    nats.set_extra_args({"--user", "obs", "--pass", "pw-changed"});
+    nats.start();
+    ASSERT_TRUE(fobs_test::eventually(
+        [&] { return obs.get("/readyz").second.find("closed") != std::string::npos; },
+        20s))
+        << obs.get("/readyz").second << "\n" << obs.log();
+    std::this_thread::sleep_for(1s);
+    auto t0 = steady::now();
+    EXPECT_EQ(obs.stop(std::chrono::seconds(60)), 0) << obs.log();
+    auto took = steady::now() - t0;
+    std::cerr << "SIGTERM to exit: "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+    EXPECT_LT(took, 10s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                         << " ms\n" << obs.log();
+    EXPECT_GT(backlog(), 0) << "unpublished rows stay in the outbox";
+    EXPECT_EQ(obs.log().find("pw-ok"), std::string::npos);
 }
 
 } // namespace
