@@ -238,17 +238,32 @@ std::string entity_name(const Relation &rel, const std::map<std::string, std::st
         if (auto it = overrides.find(rel.name); it != overrides.end()) return it->second;
     std::string_view base = rel.name;
     if (base.substr(0, 3) == "tb_") base.remove_prefix(3);
-    // '_' and anything a NATS subject token may not hold ('.', '*', '>', whitespace, control
-    // characters) separate words, so the name is always a valid subject token.
+    // '_' and anything a NATS subject token may not hold ('.', '*', '>', whitespace, C0/C1
+    // control characters) separate words, and bytes that are not UTF-8 are dropped, so the name
+    // is always a valid subject token of at most 63 bytes (PostgreSQL's identifier limit).
     std::string out;
     bool word_start = true;
-    for (char ch : base) {
-        unsigned char c = static_cast<unsigned char>(ch);
+    for (size_t i = 0; i < base.size();) {
+        unsigned char c = static_cast<unsigned char>(base[i]);
+        if (c >= 0x80) {
+            size_t n = utf8_length(base, i);
+            bool c1 = n == 2 && c == 0xC2 && static_cast<unsigned char>(base[i + 1]) <= 0x9F;
+            if (n == 0 || c1) {
+                word_start = true;
+                i += n == 0 ? 1 : n;
+                continue;
+            }
+            out.append(base.substr(i, n));
+            word_start = false;
+            i += n;
+            continue;
+        }
+        ++i;
         if (c == '_' || c == '.' || c == '*' || c == '>' || c <= 0x20 || c == 0x7f) {
             word_start = true;
             continue;
         }
-        out += word_start && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : ch;
+        out += word_start && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : static_cast<char>(c);
         word_start = false;
     }
     return out.empty() ? std::string("Table") + std::to_string(rel.oid) : out;

@@ -3,6 +3,7 @@
 #include "pgoutput_samples.hpp"
 
 #include <cdc_event.hpp>
+#include <event.hpp>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,24 @@ struct Events {
     std::vector<std::string> raw;
     std::vector<json> parsed;
 };
+
+// The host takes the payload as is: normalize_event accepts it and keeps its id, its typed
+// entity and the CDC members it does not know (lsn, unchanged).
+void expect_host_accepts(const std::string &payload) {
+    auto r = fraiseql_observer::host::normalize_event(payload, "app_db", -1, 0);
+    auto *ev = std::get_if<fraiseql_observer::host::EventData>(&r);
+    ASSERT_NE(ev, nullptr) << std::get<fraiseql_observer::host::Rejection>(r).reason << "\n" << payload;
+    json p = json::parse(payload), b = json::parse(ev->body);
+    EXPECT_EQ(b["id"], p["id"]);
+    EXPECT_EQ(b["entity_id"], p["entity_id"]);
+    EXPECT_EQ(b["entity"], p["entity"]);
+    EXPECT_EQ(b["changes"], p["changes"]);
+    EXPECT_EQ(b["lsn"], p["lsn"]);
+    EXPECT_EQ(b.contains("unchanged"), p.contains("unchanged"));
+    if (p.contains("txid")) EXPECT_EQ(b["txid"], p["txid"]);
+    if (p.contains("timestamp")) EXPECT_EQ(b["timestamp"], p["timestamp"]);
+    EXPECT_EQ(b["source"], "app_db");
+}
 
 Events events_of(const std::vector<std::string> &msgs, const std::function<void(pgo::Relation &)> &adjust = {}) {
     Events ev;
@@ -56,6 +75,7 @@ Events events_of(const std::vector<std::string> &msgs, const std::function<void(
         EXPECT_TRUE(pg::change_payload(*rel, d, tx, index++, pg::entity_name(*rel, {}), out, error)) << error;
         ev.raw.push_back(out);
         ev.parsed.push_back(json::parse(out)); // throws (fails the test) on invalid JSON
+        expect_host_accepts(out);
     }
     return ev;
 }
@@ -182,7 +202,10 @@ TEST(CdcEvent, replica_identity_full_gives_changes_and_the_whole_deleted_row) {
 }
 
 TEST(CdcEvent, unchanged_toast_is_listed_never_invented) {
-    auto ev = events_of(load("toast"));
+    auto ev = events_of(load("toast"), [](pgo::Relation &r) { // the reader knows the primary key: id
+        r.primary_key_known = true;
+        r.columns[0].primary_key = true;
+    });
     ASSERT_EQ(ev.parsed.size(), 5u);
     const json &ins = ev.parsed[0];
     std::string big = ins["entity"]["big"];
@@ -278,6 +301,7 @@ TEST(CdcEvent, truncate_is_one_event_per_table) {
     EXPECT_TRUE(e["entity"].is_null());
     EXPECT_EQ(e["lsn"], "0/16B3748");
     EXPECT_EQ(e["id"], pg::uuid_v5("pg-cdc\n7301234567890123456\n0/16B3748\n4"));
+    expect_host_accepts(out);
 }
 
 TEST(CdcEvent, snapshot_rows_are_read_events_with_their_own_ids) {
@@ -297,6 +321,7 @@ TEST(CdcEvent, snapshot_rows_are_read_events_with_their_own_ids) {
     EXPECT_EQ(e["lsn"], "0/16B3748");
     EXPECT_EQ(e["entity"], json::parse(R"({"region":"eu","id":5,"note":"n\"1","gone":null})"));
     EXPECT_EQ(e["id"], pg::uuid_v5("pg-cdc-snapshot\n7301234567890123456\n0/16B3748\npublic.tb_order_item\neu:5"));
+    expect_host_accepts(out);
     row[1].text = nullptr;
     EXPECT_FALSE(pg::snapshot_payload("public", "tb_order_item", row, "s", 1, "OrderItem", out, error));
     EXPECT_NE(error.find("key column id"), std::string::npos) << error;
@@ -318,6 +343,8 @@ TEST(CdcEvent, entity_name_rule_and_overrides) {
     EXPECT_EQ(name("public", "orderLines"), "OrderLines");
     EXPECT_EQ(name("public", "my table.v2"), "MyTableV2"); // always a NATS subject token
     EXPECT_EQ(name("public", "tb_"), "Table99");
+    EXPECT_EQ(name("public", "tb_\xC3\xA9t\xC3\xA9_x"), "\xC3\xA9t\xC3\xA9X"); // UTF-8 kept as is
+    EXPECT_EQ(name("public", "a\xC2\x85" "b\xFF" "c"), "ABC"); // a C1 control and a stray byte separate words
     EXPECT_EQ(name("public", "tb_order", {{"public.tb_order", "Purchase"}}), "Purchase");
     EXPECT_EQ(name("public", "tb_order", {{"tb_order", "Purchase"}}), "Purchase");
     EXPECT_EQ(name("sales", "tb_order", {{"tb_order", "Purchase"}}), "Order"); // bare name: public only
