@@ -1,6 +1,7 @@
 #include "admin_ops.hpp"
 
 #include "dlq_fields.hpp"
+#include "wire_limits.hpp"
 
 #include <memory>
 #include <stdexcept>
@@ -41,6 +42,8 @@ json entry_json(natsMsg *msg, uint64_t dlq_seq, bool with_body) {
         {"original_stream", header(msg, "Fobs-Original-Stream")},
         {"time_ns", natsMsg_GetTime(msg)},
     };
+    std::string omitted = header(msg, "Fobs-Dlq-Body-Omitted");
+    if (!omitted.empty()) e["body_omitted"] = omitted;
     if (with_body)
         e["body"] = std::string(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
     return e;
@@ -154,9 +157,21 @@ json dlq_show(Link &link, const NatsConfig &config, const json &req) {
 // it from the DLQ. Returns the new stream sequence.
 uint64_t replay_one(Link &link, const NatsConfig &config, uint64_t seq, natsMsg *dlq_msg) {
     std::string subject = header(dlq_msg, "Fobs-Original-Subject");
+    // Entries of events the transport refused (dead_letters.hpp) say why they cannot go back.
     if (subject.empty())
-        throw std::runtime_error("DLQ entry " + std::to_string(seq) + " has no Fobs-Original-Subject");
+        throw std::runtime_error("DLQ entry " + std::to_string(seq) +
+                                 " has no Fobs-Original-Subject (an event whose subject NATS "
+                                 "cannot carry is not replayable)");
+    std::string omitted = header(dlq_msg, "Fobs-Dlq-Body-Omitted");
+    if (!omitted.empty())
+        throw std::runtime_error("DLQ entry " + std::to_string(seq) +
+                                 " was stored without its body (" + printable(omitted, 200) +
+                                 "); it cannot be replayed");
     std::string id = event_id(dlq_msg);
+    std::string id_problem = header_value_problem(id);
+    if (!id_problem.empty())
+        throw std::runtime_error("DLQ entry " + std::to_string(seq) + ": its event id " +
+                                 id_problem + "; it cannot be a Nats-Msg-Id, so it is not replayable");
     natsMsg *msg = nullptr;
     natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, natsMsg_GetData(dlq_msg),
                                   natsMsg_GetDataLength(dlq_msg));

@@ -3,6 +3,8 @@
 #include "event_fields.hpp"
 #include "wire_limits.hpp"
 
+#include <fraiseql_observer/redact.hpp>
+
 #include <openssl/sha.h>
 #include <pthread.h>
 
@@ -159,7 +161,7 @@ bool DeadLetters::write(const DlqRecord &r, std::string &error) {
     std::vector<std::pair<std::string, std::string>> headers = {
         {"Nats-Msg-Id", msg_id + ":dlq:" + std::to_string(r.original_sequence)},
         {"Content-Type", "application/json"},
-        {"Fobs-Dlq-Reason", header_safe(r.reason)},
+        {"Fobs-Dlq-Reason", header_safe(sdk::redact_secrets(r.reason))},
         {"Fobs-Dlq-Action", header_safe(r.action)},
         {"Fobs-Dlq-Delivery-Count", std::to_string(r.delivery_count)},
         {"Fobs-Original-Sequence", std::to_string(r.original_sequence)},
@@ -215,7 +217,8 @@ bool DeadLetters::write(const DlqRecord &r, std::string &error) {
     host_.log(FOBS_LOG_WARN,
               "dead-lettered event " + printable(r.id, 80) + " (stream seq " +
                   std::to_string(r.original_sequence) + ", delivery " +
-                  std::to_string(r.delivery_count) + "): " + printable(r.reason, 600),
+                  std::to_string(r.delivery_count) + "): " +
+                  printable(sdk::redact_secrets(r.reason), 600),
               printable(r.id, 200));
     return true;
 }

@@ -258,6 +258,9 @@ TEST_F(RefusalTest, subject_over_max_control_line_is_dead_lettered_and_failed_co
     json entries = admin(*t, {{"op", "dlq_list"}})["entries"];
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0]["id"], "poison-1");
+    // Replaying it would publish the same poison: refused, the entry stays.
+    EXPECT_ANY_THROW(admin(*t, {{"op", "dlq_replay"}, {"seq", entries[0]["dlq_seq"]}}));
+    EXPECT_EQ(raw.messages("f_long_dlq").size(), 1u);
     t->stop();
 }
 
@@ -281,6 +284,9 @@ TEST_F(RefusalTest, ids_with_cr_lf_or_nul_are_dead_lettered_not_sent_as_headers)
         EXPECT_EQ(m.headers.count("X-Injected"), 0u);
         EXPECT_EQ(m.headers.at("Nats-Msg-Id").rfind("sha256-", 0), 0u) << m.headers.at("Nats-Msg-Id");
     }
+    // A replay could not carry the id as a header either: refused, nothing injected.
+    EXPECT_ANY_THROW(admin(*t, {{"op", "dlq_replay"}, {"all", true}}));
+    EXPECT_EQ(raw.messages("f_hdr").size(), 1u);
     t->stop();
 }
 
@@ -304,6 +310,11 @@ TEST_F(RefusalTest, payload_over_max_payload_is_dead_lettered_without_its_body_a
               std::string::npos);
     EXPECT_NE(dlq[0].headers["Fobs-Dlq-Reason"].find("max_payload"), std::string::npos);
     EXPECT_EQ(dlq[0].headers["Nats-Msg-Id"], "too-big:dlq:0");
+    json entry = admin(*t, {{"op", "dlq_list"}})["entries"][0];
+    EXPECT_NE(entry.value("body_omitted", ""), "") << entry.dump();
+    EXPECT_ANY_THROW(admin(*t, {{"op", "dlq_replay"}, {"seq", entry["dlq_seq"]}}))
+        << "an empty body must not be replayed as the event";
+    EXPECT_EQ(raw.messages("f_big").size(), 1u);
     t->stop();
 }
 
