@@ -2,6 +2,7 @@
 
 #include "config.hpp"
 #include "http_endpoint.hpp"
+#include "log_text.hpp"
 #include "pipeline.hpp"
 #include "plugin_loader.hpp"
 #include "services.hpp"
@@ -405,6 +406,14 @@ void redact_strings(json &j, std::initializer_list<const char *> only_keys = {})
     }
 }
 
+// For the text table: every string one line of printable text (a component's message cannot
+// add lines or terminal escapes to what the user reads).
+void escape_strings(json &j) {
+    if (j.is_string()) j = escape_log_text(j.get_ref<const std::string &>());
+    else if (j.is_structured())
+        for (auto &v : j) escape_strings(v);
+}
+
 std::string num(const json &j, const char *key) {
     if (!j.contains(key) || j[key].is_null()) return "-";
     return j[key].dump();
@@ -438,6 +447,7 @@ int cmd_status(const Args &a) {
         std::cout << out.dump(2) << "\n";
         return 0;
     }
+    escape_strings(out);
     // A readable table. Transports answer in their own shapes; the common fields are read
     // with fallbacks (nats: nested stream/consumer/dlq objects; memory: flat counts).
     auto field = [](const json &obj, std::initializer_list<const char *> keys) -> std::string {
@@ -525,10 +535,12 @@ int cmd_dlq(const Args &a) {
     }
     if (ans["entries"].empty()) std::cout << "DLQ is empty\n";
     for (const auto &e : ans["entries"]) {
-        std::cout << "seq " << num(e, "seq") << "  id " << e.value("id", std::string("-"))
-                  << "  " << e.value("subject", std::string()) << "  deliveries "
-                  << num(e, "delivery_count") << "  action " << e.value("action", std::string("-"))
-                  << "\n    reason: " << e.value("reason", std::string()) << "\n";
+        auto text = [&](const char *key, const char *absent) {
+            return escape_log_text(e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : absent);
+        };
+        std::cout << "seq " << num(e, "seq") << "  id " << text("id", "-") << "  " << text("subject", "")
+                  << "  deliveries " << num(e, "delivery_count") << "  action " << text("action", "-")
+                  << "\n    reason: " << text("reason", "") << "\n";
     }
     return 0;
 }
