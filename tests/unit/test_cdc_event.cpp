@@ -42,8 +42,12 @@ void expect_host_accepts(const std::string &payload) {
     EXPECT_EQ(b["changes"], p["changes"]);
     EXPECT_EQ(b["lsn"], p["lsn"]);
     EXPECT_EQ(b.contains("unchanged"), p.contains("unchanged"));
-    if (p.contains("txid")) EXPECT_EQ(b["txid"], p["txid"]);
-    if (p.contains("timestamp")) EXPECT_EQ(b["timestamp"], p["timestamp"]);
+    if (p.contains("txid")) {
+        EXPECT_EQ(b["txid"], p["txid"]);
+    }
+    if (p.contains("timestamp")) {
+        EXPECT_EQ(b["timestamp"], p["timestamp"]);
+    }
     EXPECT_EQ(b["source"], "app_db");
 }
 
