@@ -92,7 +92,7 @@ if [[ ! -f "$state/pg/PG_VERSION" ]]; then
 fi
 [[ $(id -u) -eq 0 ]] && chown -R postgres:postgres "$state/pg"
 as_pg "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/pg/server.log" \
-  -o "-p $PG_PORT -k $state/pg -c listen_addresses=127.0.0.1" -w start >/dev/null \
+  -o "-p $PG_PORT -k $state/pg -c listen_addresses=127.0.0.1 -c wal_level=logical" -w start >/dev/null \
   || die "PostgreSQL did not start; see $state/pg/server.log"
 
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"

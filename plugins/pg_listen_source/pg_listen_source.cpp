@@ -2,10 +2,13 @@
 //
 // mode = "notify": LISTEN/NOTIFY bridge (notify_reader.hpp); fire-and-forget, like the seed.
 // mode = "outbox": transactional outbox with a gap-free, commit-safe reader (outbox_reader.hpp).
+// mode = "cdc": logical replication with pgoutput, no trigger (cdc_reader.hpp).
 //
 // The plugin hands raw payloads to the host, which builds and validates the canonical event.
-// Admin ops: {"op":"sql"[,"schema":S]} -> {"sql": DDL}, {"op":"status"} -> counters.
+// Admin ops: {"op":"sql"[,"schema":S][,"mode":"outbox"|"cdc"]} -> {"sql": DDL},
+// {"op":"status"} -> counters (cdc: slot, lag, wal_status, confirmed LSN, snapshot progress).
 #include "cdc_reader.hpp"
+#include "cdc_sql.hpp"
 #include "config.hpp"
 #include "notify_reader.hpp"
 #include "outbox_reader.hpp"
@@ -32,6 +35,8 @@ class PgListenSource final : public sdk::Source {
         if (config_.mode == Mode::notify) {
             reader_ = std::make_unique<NotifyReader>(config_, host());
         } else if (config_.mode == Mode::cdc) {
+            if (config_.channels_set)
+                host().warn("`channels` is ignored in cdc mode: changes come from publication \"" + config_.publication + "\"");
             reader_ = std::make_unique<CdcReader>(config_, host(), std::string(host().component_name()));
         } else {
             if (config_.channels_set)
@@ -60,6 +65,16 @@ class PgListenSource final : public sdk::Source {
             throw std::runtime_error("admin request must be a JSON object with a string \"op\"");
         const auto op = req["op"].get<std::string>();
         if (op == "sql") {
+            if (auto it = req.find("mode"); it != req.end() && !it->is_null()) {
+                if (!it->is_string()) throw std::runtime_error("\"mode\" must be a string");
+                const auto mode = it->get<std::string>();
+                if (mode == "cdc") {
+                    std::string slot = config_.slot.empty() ? default_slot_name(host().component_name()) : config_.slot;
+                    return json{{"sql", cdc_sql(config_, slot)}}.dump();
+                }
+                if (mode != "outbox")
+                    throw std::runtime_error("\"mode\" must be \"outbox\" or \"cdc\" (notify mode needs no SQL of ours)");
+            }
             std::string schema = config_.schema;
             if (auto it = req.find("schema"); it != req.end() && !it->is_null()) {
                 if (!it->is_string()) throw std::runtime_error("\"schema\" must be a string");
@@ -90,5 +105,5 @@ class PgListenSource final : public sdk::Source {
 } // namespace fraiseql_observer::pg_listen
 
 FOBS_PLUGIN("pg_listen", "0.1.0",
-            "PostgreSQL source: LISTEN/NOTIFY bridge or a gap-free transactional outbox",
+            "PostgreSQL source: LISTEN/NOTIFY bridge, a gap-free transactional outbox, or logical-replication CDC",
             fraiseql_observer::pg_listen::PgListenSource)
