@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -1032,31 +1033,36 @@ std::string plugin_config_error(const ComponentConfig &component, const std::str
     return ConfigError(where, full, message).what();
 }
 
+namespace {
+
+// Every node `path` (a dot path as recorded in secret_keys) can name in `node`. A key may itself
+// contain dots (`"a.b" = ...`), so each key that is a prefix of the path is tried; a path that
+// could mean two nodes redacts both.
+void redact_path(json &node, std::string_view path) {
+    if (node.is_object()) {
+        for (auto &[key, value] : node.items()) {
+            if (path == key) value = "***";
+            else if (path.size() > key.size() && path.substr(0, key.size()) == key && path[key.size()] == '.')
+                redact_path(value, path.substr(key.size() + 1));
+        }
+    } else if (node.is_array()) {
+        const std::string_view index = path.substr(0, path.find('.'));
+        size_t i = 0;
+        auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), i);
+        if (ec != std::errc() || end != index.data() + index.size() || i >= node.size()) return;
+        if (index.size() == path.size()) node[i] = "***";
+        else redact_path(node[i], path.substr(index.size() + 1));
+    }
+}
+
+} // namespace
+
 std::string redacted_config_json(const ComponentConfig &component) {
     json config = json::parse(component.config_json, nullptr, false);
     if (config.is_discarded())
         return component.config_json;
-    for (const std::string &path : component.secret_keys) {
-        json *node = &config;
-        size_t start = 0;
-        while (node) {
-            const size_t dot = path.find('.', start);
-            const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-            json *next = nullptr;
-            if (node->is_object() && node->contains(part))
-                next = &(*node)[part];
-            else if (node->is_array() && !part.empty() &&
-                     std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-                     std::stoul(part) < node->size())
-                next = &(*node)[std::stoul(part)];
-            node = next;
-            if (dot == std::string::npos)
-                break;
-            start = dot + 1;
-        }
-        if (node)
-            *node = "***";
-    }
+    for (const std::string &path : component.secret_keys)
+        redact_path(config, path);
     return config.dump();
 }
 

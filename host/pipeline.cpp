@@ -124,18 +124,18 @@ std::vector<std::string> secret_values(const ComponentConfig &cfg) {
         else if (v.is_array() || v.is_object())
             for (const auto &e : v) collect(e);
     };
-    for (const auto &key : cfg.secret_keys) {
-        const nlohmann::json *cur = &j;
-        size_t start = 0;
-        while (cur && start <= key.size()) {
-            size_t dot = key.find('.', start);
-            std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-            cur = cur->is_object() && cur->contains(part) ? &(*cur)[part] : nullptr;
-            if (dot == std::string::npos) break;
-            start = dot + 1;
+    // A key may itself contain dots (`"a.b" = "${SECRET}"`): every key that is a prefix of the
+    // path is tried, so an ambiguous path collects both candidates.
+    std::function<void(const nlohmann::json &, std::string_view)> find = [&](const nlohmann::json &v,
+                                                                             std::string_view path) {
+        if (!v.is_object()) return;
+        for (const auto &[k, child] : v.items()) {
+            if (path == k) collect(child);
+            else if (path.size() > k.size() && path.substr(0, k.size()) == k && path[k.size()] == '.')
+                find(child, path.substr(k.size() + 1));
         }
-        if (cur) collect(*cur);
-    }
+    };
+    for (const auto &key : cfg.secret_keys) find(j, key);
     return out;
 }
 
