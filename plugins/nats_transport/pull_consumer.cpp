@@ -3,6 +3,7 @@
 #include "dlq_fields.hpp"
 #include "event_fields.hpp"
 #include "provisioning.hpp"
+#include "wire_limits.hpp"
 
 #include <pthread.h>
 #include <nlohmann/json.hpp>
@@ -318,7 +319,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
             } else {
                 // Not terminated: it comes back later (or, after its last delivery, through
                 // the MAX_DELIVERIES advisory and the safety net).
-                self->host.error("DLQ write failed, message " + d->id +
+                self->host.error("DLQ write failed, message " + printable(d->id, 80) +
                                  " left for redelivery: " + err);
                 if (self->release(d)) natsMsg_NakWithDelay(d->msg, 5000, nullptr);
             }
