@@ -18,9 +18,15 @@ using clock_type = std::chrono::steady_clock;
 std::string nats_error(natsStatus s, const char *what) {
     std::string msg = std::string(what) + ": " + natsStatus_GetText(s);
     natsStatus last = NATS_OK;
-    const char *detail = nats_GetLastError(&last);
-    if (detail && *detail && last == s && msg.find(detail) == std::string::npos)
-        msg += std::string(" (") + detail + ")";
+    const char *raw = nats_GetLastError(&last);
+    std::string detail = raw ? raw : "";
+    // cnats prefixes its detail with where it was raised, "(conn.c:1905): ": not for people.
+    if (!detail.empty() && detail[0] == '(') {
+        auto end = detail.find("): ");
+        if (end != std::string::npos && detail.find(".c:") < end) detail.erase(0, end + 3);
+    }
+    if (!detail.empty() && last == s && msg.find(detail) == std::string::npos)
+        msg += " (" + detail + ")";
     return sdk::redact_secrets(msg);
 }
 
