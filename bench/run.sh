@@ -2,6 +2,7 @@
 # The end-to-end benchmark of issue 8, in one command:
 #
 #   bench/run.sh [--quick] [--only SECTIONS] [--plugin-benches] [--build DIR] [--results FILE]
+#                [--wal-level logical|replica] [--no-build]
 #
 # Builds what it needs (Release, ./build-bench unless --build or $FOBS_BENCH_BUILD says
 # otherwise), starts its own nats-server, PostgreSQL cluster (fsync ON: a benchmark must pay for
@@ -12,13 +13,18 @@
 # Contenders, all measured from INSERT to arrival at the same receiver:
 #   raw stages   NOTIFY->LISTEN, outbox INSERT, js_PublishAsync+msg-id (window 1000),
 #                Fetch(500)+Ack, curl-multi POST (32)
-#   observer     fraiseql-observer run: pg_listen (notify | outbox) -> nats -> webhook,
-#                at full speed and at a steady 5 000 events/s; outbox mode also catching up
-#                on rows committed while it was stopped
+#   observer     fraiseql-observer run: pg_listen (notify | outbox | cdc) -> nats -> webhook,
+#                at full speed and at a steady 5 000 events/s; outbox and cdc modes also
+#                catching up on rows committed while they were stopped
+#   cdc raw      the same INSERTs read by a bare libpq logical replication client (pgoutput),
+#                at full speed and paced: the limit of the cdc section
 #   Node.js      bench/node/bridge.js (pg LISTEN -> nats JetStream -> fetch() POST),
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
-# --only raw,notify,outbox,node runs some sections (default: all; the goals need all of them).
+# --only raw,notify,outbox,cdc,node runs some sections (default: all; the goals need all of them).
+# --no-build uses the binaries already in the build dir (e.g. while the tree does not compile).
+# --wal-level: PostgreSQL's wal_level (default logical, which cdc mode needs; replica only to
+#   check that logical costs the other sections nothing).
 # --plugin-benches then runs the per-plugin benchmarks (bench_nats, bench_pg, webhook_bench).
 set -euo pipefail
 
@@ -27,7 +33,9 @@ build=${FOBS_BENCH_BUILD:-$root/build-bench}
 quick=0
 plugin_benches=0
 results=""
-only="raw,notify,outbox,node"
+only="raw,notify,outbox,cdc,node"
+wal_level=logical
+no_build=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -35,7 +43,9 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --build) build=$(cd "$2" && pwd); shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --wal-level) wal_level=$2; shift ;;
+    --no-build) no_build=1 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -59,15 +69,19 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # --- build -----------------------------------------------------------------------------------
-if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
+if [ "$no_build" = 1 ]; then
+  log "using the binaries in $build as they are (--no-build)"
+elif [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
   log "configuring $build (Release)"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFOBS_BUILD_TESTS=OFF >/dev/null
 fi
-log "building fraiseql-observer, plugins and e2e_bench in $build"
-cmake --build "$build" -j2 --target fraiseql-observer fobs_all_plugins e2e_bench >/dev/null
+if [ "$no_build" = 0 ]; then
+  log "building fraiseql-observer, plugins and e2e_bench in $build"
+  cmake --build "$build" -j2 --target fraiseql-observer fobs_all_plugins e2e_bench >/dev/null
+fi
 obs="$build/bin/fraiseql-observer"
 eb="$build/bin/e2e_bench"
-if [ ! -d "$root/bench/node/node_modules/pg" ] || [ ! -d "$root/bench/node/node_modules/nats" ]; then
+if want node && { [ ! -d "$root/bench/node/node_modules/pg" ] || [ ! -d "$root/bench/node/node_modules/nats" ]; }; then
   log "npm ci in bench/node"
   (cd "$root/bench/node" && npm ci --no-audit --no-fund --silent)
 fi
@@ -150,7 +164,8 @@ chmod 700 "$pg_data"
 as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --no-instructions >"$work/initdb.log" 2>&1
 pg_started=1
 as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$work/pg/run/server.log" -w -t 60 \
-  -o "-p $pg_port -k $work/pg/run -c listen_addresses=127.0.0.1 -c max_connections=50" start >/dev/null
+  -o "-p $pg_port -k $work/pg/run -c listen_addresses=127.0.0.1 -c max_connections=50 -c wal_level=$wal_level" \
+  start >/dev/null
 psql_() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 psql_ -d postgres -c "CREATE DATABASE bench" >/dev/null
 conninfo="host=127.0.0.1 port=$pg_port user=postgres dbname=bench"
@@ -159,6 +174,9 @@ pg_url="postgresql://postgres@127.0.0.1:$pg_port/bench"
 "$obs" sql >"$work/outbox.sql"
 psql_ -d bench -f "$work/outbox.sql" >/dev/null
 psql_ -d bench -f "$root/bench/schema.sql" >/dev/null
+# cdc mode reads the WAL: a plain table, no trigger (the publication and slot are the
+# observer's, created at its start; the raw stage makes its own).
+psql_ -d bench -c "CREATE TABLE bench_cdc (LIKE bench_notify INCLUDING ALL)" >/dev/null
 
 # The receiver every contender posts to.
 recv_port=$("$eb" free-port)
@@ -195,6 +213,23 @@ log "raw curl-multi POST ($n_raw_post events)"
 fi
 
 # --- fraiseql-observer ------------------------------------------------------------------------
+thread_ticks() { # thread_ticks PID: "<thread name> <utime+stime ticks>" per thread name, summed
+  local t line rest
+  for t in /proc/"$1"/task/*; do
+    read -r line <"$t/stat" 2>/dev/null || continue
+    rest=${line##*) }; line=${line#*(}
+    # shellcheck disable=SC2086
+    set -- $rest
+    echo "${line%)*}" "$((${12} + ${13}))"
+  done | awk '{ n = $NF; $NF = ""; sub(/ $/, ""); s[$0] += n } END { for (k in s) print k "\t" s[k] }'
+}
+thread_split() { # thread_split BEFORE AFTER EVENTS: "name µs/event, …", biggest first
+  local hz; hz=$(getconf CLK_TCK)
+  awk -F'\t' -v hz="$hz" -v n="$3" 'NR == FNR { b[$1] = $2; next }
+    { d = ($2 - b[$1]) * 1e6 / hz / n; if (d >= 0.5) printf "%s\t%.1f\n", $1, d }' "$1" "$2" |
+    sort -t$'\t' -k2,2 -rn | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 } END { print "" }'
+}
+threads_report=()
 observer_config() { # observer_config MODE
   cat <<EOF
 [observer]
@@ -206,6 +241,7 @@ plugin   = "pg_listen"
 conninfo = "\${DATABASE_URL}"
 mode     = "$1"
 $([ "$1" = notify ] && echo 'channels = ["bench_events"]')
+$([ "$1" = cdc ] && echo 'tables = ["public.bench_cdc"]')
 
 [transport]
 transport = "nats"
@@ -228,9 +264,21 @@ actions = ["hook"]
 EOF
 }
 
-for mode in notify outbox; do
+for mode in notify outbox cdc; do
   want "$mode" || continue
   table=bench_$mode
+  if [ "$mode" = cdc ]; then
+    if [ "$(psql_ -d bench -Atc 'SHOW wal_level')" != logical ]; then
+      log "cdc mode skipped: wal_level is not logical (--wal-level)"; continue
+    fi
+    # The limit of this section: the same load read by a bare replication client.
+    log "raw INSERT -> logical replication client ($n_full events)"
+    "$eb" raw-cdc --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" \
+      --label "raw: INSERT -> logical replication (pgoutput, libpq)" --kind raw:cdc --results "$results" >/dev/null
+    log "raw INSERT -> logical replication client, paced $paced_rate/s ($n_paced events)"
+    "$eb" raw-cdc --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" \
+      --label "raw: INSERT -> logical replication, paced" --kind raw:cdc:paced --results "$results" >/dev/null
+  fi
   observer_config "$mode" >"$work/observer-$mode.toml"
   metrics_port=$("$eb" free-port)
   log "fraiseql-observer, $mode mode"
@@ -239,15 +287,19 @@ for mode in notify outbox; do
   pid_var="observer_${mode}_pid"; opid=${!pid_var}
   wait_until 30 "observer ($mode) readiness" "$opid" curl -sf "http://127.0.0.1:$metrics_port/readyz"
   log "  full speed ($n_full events)"
+  thread_ticks "$opid" >"$work/threads-$mode-0.tsv"
   "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" --receiver-port "$recv_port" \
     --pids "$opid" --label "fraiseql-observer $mode, full speed" --kind "observer:$mode:full" --results "$results" >/dev/null
+  thread_ticks "$opid" >"$work/threads-$mode-1.tsv"
+  threads_report+=("$mode, full speed: $(thread_split "$work/threads-$mode-0.tsv" "$work/threads-$mode-1.tsv" "$n_full")")
   log "  paced $paced_rate/s ($n_paced events)"
   "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
     --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" >/dev/null
   forget "$opid"
-  if [ "$mode" = outbox ]; then
+  if [ "$mode" = outbox ] || [ "$mode" = cdc ]; then
     # Catching up after downtime: the rows were committed while the observer was stopped and
-    # wait in the outbox; the rate counts from the observer's start to the last arrival.
+    # wait in the outbox (or behind the replication slot); the rate counts from the observer's
+    # start to the last arrival.
     log "  catching up on $n_full rows inserted while it was stopped"
     "$eb" raw-insert --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" >/dev/null
     curl -sf -X POST "http://127.0.0.1:$recv_port/reset" >/dev/null
@@ -259,6 +311,9 @@ for mode in notify outbox; do
       --receiver-port "$recv_port" --pids "$opid" --label "fraiseql-observer $mode, catching up on a backlog" \
       --kind "observer:$mode:backlog" --note "$n_full rows waiting at start" --results "$results" >/dev/null
     forget "$opid"
+  fi
+  if [ "$mode" = cdc ]; then # an inactive slot would pin WAL for the rest of the run
+    psql_ -d bench -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'fraiseql_observer_db'" >/dev/null
   fi
 done
 
@@ -298,6 +353,11 @@ echo "fraiseql-observer end-to-end benchmark — $(nproc) cores, $(grep -m1 'mod
 echo "load average before: $load_start, after: $load_end (anything above the benchmark's own ~2 means other work shared the cores)"
 echo
 "$eb" table --results "$results"
+if [ ${#threads_report[@]} -gt 0 ]; then
+  echo
+  echo "The observer's threads, CPU µs/event (/proc/<pid>/task/*/stat over the whole drive):"
+  for line in "${threads_report[@]}"; do echo "  $line"; done
+fi
 
 if [ "$plugin_benches" = 1 ]; then
   # The per-plugin benchmarks of the NATS, PostgreSQL and webhook issues (each starts its own

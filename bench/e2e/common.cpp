@@ -56,7 +56,8 @@ int64_t mono_us() {
 }
 
 int64_t parse_iso8601_us(std::string_view s) {
-    // Fixed layout: 2026-11-27T04:23:51.123456Z (fraction optional, 1..9 digits).
+    // Fixed layout: 2026-11-27T04:23:51.123456Z (fraction optional, 1..9 digits; 'T' or ' ';
+    // 'Z', nothing or a numeric offset at the end).
     if (s.size() < 20) return -1;
     auto digits = [&](size_t pos, size_t n, int &out) {
         out = 0;
@@ -84,7 +85,15 @@ int64_t parse_iso8601_us(std::string_view s) {
             scale /= 10;
         }
     }
-    return static_cast<int64_t>(timegm(&tm)) * 1000000 + us;
+    // A UTC offset ("+00", "-05:30": timestamptz text as PostgreSQL prints it) or "Z".
+    int64_t offset_s = 0;
+    if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+        int hh = 0, mm = 0;
+        if (pos + 3 > s.size() || !digits(pos + 1, 2, hh)) return -1;
+        if (pos + 6 <= s.size() && s[pos + 3] == ':' && !digits(pos + 4, 2, mm)) return -1;
+        offset_s = (s[pos] == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+    }
+    return (static_cast<int64_t>(timegm(&tm)) - offset_s) * 1000000 + us;
 }
 
 namespace {

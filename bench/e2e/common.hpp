@@ -30,7 +30,8 @@ class Args {
 int64_t wall_us();
 /// Monotonic microseconds.
 int64_t mono_us();
-/// Parses "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (UTC) into epoch microseconds; -1 when malformed.
+/// Parses "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" (UTC; also a space for the T and a "+HH[:MM]" offset,
+/// PostgreSQL's timestamptz text) into epoch microseconds; -1 when malformed.
 int64_t parse_iso8601_us(std::string_view s);
 
 /// One row of the final table. Unknown figures stay negative and print as "-".

@@ -19,6 +19,9 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
                                             the receiver is not reset, no latency is reported
   raw-listen   --conninfo C --table T --channel CH --events N [--connections 4] [--rows-per-tx 100]
   raw-insert   --conninfo C --table T --events N [--connections 4] [--rows-per-tx 100]
+  raw-cdc      --conninfo C --table T --events N [--connections 4] [--rows-per-tx 100] [--rate EV_PER_S]
+               [--publication bench_raw_cdc] [--slot bench_raw_cdc] [--latency-column created_at]
+                                            a temporary pgoutput slot read by a bare libpq client
   raw-publish  --nats-url U --stream S --subject-prefix P --events N [--window 1000]
   raw-fetch    --nats-url U --stream S --subject-prefix P --events N [--batch 500]
   raw-post     --receiver-port P --events N [--concurrency 32]
@@ -41,6 +44,7 @@ int main(int argc, char **argv) {
         if (cmd == "drive") return fobs_bench::run_drive(args);
         if (cmd == "raw-listen") return fobs_bench::run_raw_listen(args);
         if (cmd == "raw-insert") return fobs_bench::run_raw_insert(args);
+        if (cmd == "raw-cdc") return fobs_bench::run_raw_cdc(args);
         if (cmd == "raw-publish") return fobs_bench::run_raw_publish(args);
         if (cmd == "raw-fetch") return fobs_bench::run_raw_fetch(args);
         if (cmd == "raw-post") return fobs_bench::run_raw_post(args);

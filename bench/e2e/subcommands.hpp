@@ -9,6 +9,7 @@ int run_receiver(const Args &args);    // receive: the webhook receiver (until S
 int run_drive(const Args &args);       // drive: insert rows, wait for the receiver, one result
 int run_raw_listen(const Args &args);  // raw-listen: trigger + pg_notify -> a bare LISTEN client
 int run_raw_insert(const Args &args);  // raw-insert: INSERT rate alone (e.g. the outbox trigger)
+int run_raw_cdc(const Args &args);     // raw-cdc: INSERT -> a bare libpq logical replication client
 int run_raw_publish(const Args &args); // raw-publish: cnats js_PublishAsync with msg ids
 int run_raw_fetch(const Args &args);   // raw-fetch: cnats Fetch(batch) + natsMsg_Ack
 int run_raw_post(const Args &args);    // raw-post: curl multi POSTs to the receiver

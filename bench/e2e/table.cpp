@@ -1,5 +1,5 @@
 // `e2e_bench table`: prints the results of one run as one table, then the goals of issue 8 as
-// ratios computed from figures of that same run.
+// ratios computed from figures of that same run, and those of issue 13 (cdc mode).
 #include "common.hpp"
 #include "subcommands.hpp"
 
@@ -153,6 +153,48 @@ int run_table(const Args &args) {
     }
     goal(lost == 0 && dup == 0, "no loss, no duplicates in any run: " + std::to_string(lost) + " lost, " +
                                     std::to_string(dup) + " duplicates in total");
+    // Goals of issue 13: cdc mode in absolute terms (the peers publish ~20 k/s on bigger machines).
+    if (auto e2e = rate("observer:cdc:full")) {
+        std::cout << "\nGoals of issue 13, cdc mode (this run):\n";
+        std::string raw;
+        if (auto lim = rate("raw:cdc")) raw = " (" + num(100 * *e2e / *lim, 0) + " % of the raw replication stage, " + num(*lim, 0) + "/s)";
+        goal(*e2e >= 20000, "cdc: end-to-end " + num(*e2e, 0) + "/s; goal >= 20000/s" + raw);
+        const Result &full = by_kind.at("observer:cdc:full");
+        if (full.all_cpu_us_per_event > 0 && full.cpu_s_per_100k >= 0) {
+            const double observer_us = full.cpu_s_per_100k * 10;
+            const double cores = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+            std::cout << "           all processes used " << num(full.all_cpu_us_per_event, 0)
+                      << " CPU-µs/event (ceiling " << num(cores * 1e6 / full.all_cpu_us_per_event, 0)
+                      << "/s on " << num(cores, 0) << " cores), the observer " << num(observer_us, 0) << " of them\n";
+        }
+        auto it = by_kind.find("observer:cdc:paced");
+        if (it != by_kind.end() && it->second.p99_ms >= 0) {
+            std::string base;
+            auto rawp = by_kind.find("raw:cdc:paced");
+            if (rawp != by_kind.end() && rawp->second.p99_ms >= 0)
+                base = " (INSERT -> raw replication client alone at that rate: p99 " + num(rawp->second.p99_ms, 1) + " ms)";
+            goal(it->second.p99_ms <= 15, "cdc: p99 " + num(it->second.p99_ms, 1) + " ms at a steady rate; goal <= 15 ms" + base);
+        }
+        if (full.rss_mib >= 0) goal(full.rss_mib < 32, "cdc: host peak RSS " + num(full.rss_mib, 1) + " MiB; goal < 32 MiB");
+        int64_t cdc_lost = 0, cdc_dup = 0;
+        for (const auto &r : rows) {
+            if (r.kind.rfind("observer:cdc:", 0) != 0) continue;
+            cdc_lost += std::max<int64_t>(0, r.lost);
+            cdc_dup += std::max<int64_t>(0, r.duplicates);
+        }
+        goal(cdc_lost == 0 && cdc_dup == 0, "cdc: " + std::to_string(cdc_lost) + " lost, " + std::to_string(cdc_dup) +
+                                                " duplicates; goal 0 / 0");
+        // The observer's own CPU per event, mode beside mode (CPU s/100k x 10 = µs/event).
+        std::string line;
+        for (const std::string mode : {"notify", "outbox", "cdc"}) {
+            auto f = by_kind.find("observer:" + mode + ":full");
+            auto p = by_kind.find("observer:" + mode + ":paced");
+            if (f == by_kind.end() || f->second.cpu_s_per_100k < 0) continue;
+            line += (line.empty() ? "" : ", ") + mode + " " + num(f->second.cpu_s_per_100k * 10, 0);
+            if (p != by_kind.end() && p->second.cpu_s_per_100k >= 0) line += " (paced " + num(p->second.cpu_s_per_100k * 10, 0) + ")";
+        }
+        std::cout << "  observer CPU µs/event at full speed: " << line << "\n";
+    }
     if (args.has("strict")) return missed ? 1 : 0;
     return 0;
 }
