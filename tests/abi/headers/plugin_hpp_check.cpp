@@ -1,6 +1,8 @@
 // Header matrix: plugin.hpp must compile cleanly as C++17 and C++20 with -Wall -Wextra
-// -pedantic -Werror, including the templates FOBS_PLUGIN instantiates for every kind.
+// -pedantic -Werror, including the templates FOBS_PLUGIN instantiates for every kind (and
+// redact.hpp, the other public C++ header).
 #include <fraiseql_observer/plugin.hpp>
+#include <fraiseql_observer/redact.hpp>
 
 namespace sdk = fraiseql_observer::sdk;
 
@@ -42,7 +44,7 @@ class CheckAction final : public sdk::Action {
         done.ok();
     }
     bool ready(std::string &why) override {
-        why = "never";
+        why = sdk::redact_secrets("never: nats://u:p@h?token=t");
         return false;
     }
 
