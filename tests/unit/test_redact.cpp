@@ -69,6 +69,11 @@ TEST(Redact, libpq_key_value_password) {
     EXPECT_EQ(redact_secrets("password==x user=bob"), "password==x user=bob");
     EXPECT_EQ(redact_secrets("author=ann entity_type=user"), "author=ann entity_type=user");
     EXPECT_EQ(redact_secrets("my_password=x"), "my_password=***");
+    // Bare words common in prose count only in a URL's query.
+    EXPECT_EQ(redact_secrets("is required (a libpq URI or key=value string)"),
+              "is required (a libpq URI or key=value string)");
+    EXPECT_EQ(redact_secrets("session=3 auth=basic"), "session=3 auth=basic");
+    EXPECT_EQ(redact_secrets("api_key=abc session_token=def"), "api_key=*** session_token=***");
 }
 
 TEST(Redact, credential_names) {

@@ -17,7 +17,9 @@
 //      looks like a credential (see looks_like_credential_name below, case-insensitive): the
 //      name is kept, the value becomes `***` (`?token=abc&x=1` -> `?token=***&x=1`).
 //   3. Outside URLs: `name=value` pairs whose name looks like a credential, as in a libpq
-//      connection string (`host=db password=s3cret` -> `host=db password=***`). Spaces around
+//      connection string (`host=db password=s3cret` -> `host=db password=***`); the bare
+//      words key, sig, auth, session and pass are too common in prose ("a key=value string")
+//      and count only inside a URL's query (`?key=…`). Spaces around
 //      `=` are allowed; a value in single quotes (libpq, with backslash escapes) or double
 //      quotes is replaced as a whole, an unquoted value runs to the next space or `"`.
 //
@@ -85,6 +87,13 @@ inline bool looks_like_credential_name(std::string_view name) {
 }
 
 namespace redact_detail {
+
+// Credential names that are also ordinary words in prose: redacted in URL queries only.
+inline bool is_common_word(std::string_view name) {
+    std::string n;
+    for (char c : name) n.push_back(lower(c));
+    return n == "key" || n == "sig" || n == "auth" || n == "session" || n == "pass";
+}
 
 // `params` is a query string or fragment without its leading `?`/`#`: name=value pairs
 // separated by `&` or `;`. Credential-looking values become ***.
@@ -169,7 +178,8 @@ inline size_t redact_assignment(std::string_view text, size_t i, std::string &ou
     size_t eq = name_end;
     while (eq < text.size() && (text[eq] == ' ' || text[eq] == '\t')) ++eq;
     if (eq >= text.size() || text[eq] != '=' || (eq + 1 < text.size() && text[eq + 1] == '=')) return i;
-    if (!looks_like_credential_name(text.substr(i, name_end - i))) return i;
+    std::string_view name = text.substr(i, name_end - i);
+    if (!looks_like_credential_name(name) || is_common_word(name)) return i;
     size_t v = eq + 1;
     while (v < text.size() && (text[v] == ' ' || text[v] == '\t')) ++v;
     if (v >= text.size()) return i;
