@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 using fraiseql_observer::sdk::looks_like_credential_name;
@@ -92,4 +93,19 @@ TEST(Redact, hostile_text_does_not_break_it) {
     std::string r = redact_secrets(t);
     EXPECT_EQ(r.find("SECRET"), std::string::npos) << r;
     EXPECT_EQ(redact_secrets(std::string("a\0b password=x\0y", 17)), std::string("a\0b password=***", 16));
+}
+
+TEST(Redact, linear_time_on_hostile_text) {
+    // Many glued URLs, long names before '=', long userinfo: each ~1 MB, each well under a
+    // second (a quadratic scan would take minutes).
+    std::string glued, names, at;
+    for (int i = 0; i < 100000; ++i) glued += "a://b:c@";
+    for (int i = 0; i < 100000; ++i) names += "passwordx ";
+    at = "nats://" + std::string(1000000, ':') + "@h";
+    auto start = std::chrono::steady_clock::now();
+    std::string r = redact_secrets(glued);
+    EXPECT_EQ(r.find("b:c@"), std::string::npos);
+    (void)redact_secrets(names);
+    EXPECT_EQ(redact_secrets(at).substr(0, 8), "nats://:");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }

@@ -214,14 +214,18 @@ inline std::string redact_secrets(std::string_view text) {
             if (text.substr(s, 3) == "://") {
                 size_t tail = s + 3;
                 size_t end = tail;
-                while (end < text.size() && !ends_url(text[end])) ++end;
-                // A second URL glued to this one (`nats://a,nats://b`) is handled on its own.
-                size_t next = text.substr(tail, end - tail).find("://");
-                if (next != std::string_view::npos) {
-                    size_t ns = tail + next;
-                    while (ns > tail && is_scheme_char(text[ns - 1])) --ns;
-                    while (ns < tail + next && !is_alpha(text[ns])) ++ns;
-                    end = ns;
+                // The URL ends where the text stops being a URL, or where a second URL glued to
+                // it starts (`nats://a,nats://b`): that one is handled on its own, and no
+                // character is scanned more than a few times (linear however hostile the text).
+                while (end < text.size() && !ends_url(text[end])) {
+                    if (text[end] == ':' && text.substr(end, 3) == "://") {
+                        size_t ns = end;
+                        while (ns > tail && is_scheme_char(text[ns - 1])) --ns;
+                        while (ns < end && !is_alpha(text[ns])) ++ns;
+                        end = ns;
+                        break;
+                    }
+                    ++end;
                 }
                 out.append(text.substr(i, tail - i));
                 redact_url_tail(text.substr(tail, end - tail), out);
