@@ -43,7 +43,7 @@ Usage:
   fraiseql-observer dlq show    [-c FILE] [--pipeline NAME] --seq N
   fraiseql-observer dlq replay  [-c FILE] [--pipeline NAME] (--seq N | --all)
   fraiseql-observer dlq purge   [-c FILE] [--pipeline NAME] (--seq N | --all)
-  fraiseql-observer sql      [-c FILE] [--schema NAME]
+  fraiseql-observer sql      [-c FILE] [--schema NAME] [--mode outbox|cdc]
   fraiseql-observer init     [-c FILE] [--force]
   fraiseql-observer --version | --help
 
@@ -55,7 +55,9 @@ Commands:
   status    Per pipeline: stream messages/bytes, consumer pending / ack-pending / redelivered,
             DLQ depth, outbox backlog (from the transports' and sources' admin operations).
   dlq       Inspect, replay or purge dead-lettered events of a pipeline's transport.
-  sql       Print the SQL that installs the outbox table, capture() trigger and emit() helper.
+  sql       Print the SQL that installs the outbox table, capture() trigger and emit() helper;
+            with --mode cdc (or a config whose first source is in cdc mode), the publication,
+            replica-identity and replication-slot SQL of the configured cdc source.
   init      Write a commented starter fraiseql-observer.toml (refuses to overwrite without --force).
 
 Options:
@@ -91,6 +93,7 @@ struct Args {
     std::optional<uint64_t> seq;
     std::optional<uint64_t> limit;
     std::optional<std::string> schema;
+    std::optional<std::string> mode; // sql --mode
 };
 
 uint64_t parse_number(const std::string &opt, const std::string &v) {
@@ -125,6 +128,7 @@ Args parse_args(int argc, char **argv) {
         else if (is("--seq")) a.seq = parse_number("--seq", value("--seq"));
         else if (is("--limit")) a.limit = parse_number("--limit", value("--limit"));
         else if (is("--schema")) a.schema = value("--schema");
+        else if (is("--mode")) a.mode = value("--mode");
         else if (!s.empty() && s[0] == '-') throw UsageError("unknown option " + s);
         else if (a.command.empty()) a.command = s;
         else a.positional.push_back(s);
@@ -468,6 +472,16 @@ int cmd_status(const Args &a) {
                         e.contains("source_error")
                             ? ("  (" + e["source_error"].get<std::string>() + ")").c_str()
                             : "");
+            // Sources with a replication slot (cdc) add its state: the fields are the source's
+            // own status answer, shown when present.
+            if (s.contains("slot") && s["slot"].is_string())
+                std::printf("  %-10s %-26s lag_bytes=%s wal_status=%s confirmed=%s\n", "slot",
+                            s["slot"].get<std::string>().c_str(), field(s, {"lag_bytes"}).c_str(),
+                            field(s, {"wal_status"}).c_str(), field(s, {"confirmed_lsn"}).c_str());
+            if (s.contains("snapshot") && s["snapshot"].is_object())
+                std::printf("  %-10s %-26s rows=%s of ~%s eta_secs=%s\n", "snapshot",
+                            field(s["snapshot"], {"state"}).c_str(), field(s["snapshot"], {"rows_done"}).c_str(),
+                            field(s["snapshot"], {"rows_estimated"}).c_str(), field(s["snapshot"], {"eta_secs"}).c_str());
         }
         if (e.contains("transport_error")) {
             std::printf("  %-10s %-26s %s\n", "transport", e["transport"].get<std::string>().c_str(),
@@ -553,7 +567,10 @@ int cmd_sql(const Args &a) {
     Services services(LogSettings{"error", "text"});
     PluginRegistry reg;
     reg.discover(search_path(a, cfg ? &*cfg : nullptr));
+    if (a.mode && *a.mode != "outbox" && *a.mode != "cdc")
+        throw UsageError("--mode must be outbox or cdc (got \"" + *a.mode + "\")");
     json req = {{"op", "sql"}, {"schema", a.schema.value_or("fraiseql_observer")}};
+    if (a.mode) req["mode"] = *a.mode;
     std::vector<std::string> tried;
     auto try_instance = [&](std::unique_ptr<Instance> inst) -> bool {
         if (!inst || !inst->has_admin()) return false;
@@ -575,14 +592,14 @@ int cmd_sql(const Args &a) {
     for (const auto &p : reg.plugins()) {
         if (!p->source || !p->source->admin) continue;
         // A throw-away instance that never starts, so it never connects.
-        InstanceSpec spec{"sql", "sql", R"({"conninfo":"postgresql:///unused","mode":"outbox"})"};
+        InstanceSpec spec{"sql", "sql", json{{"conninfo", "postgresql:///unused"}, {"mode", a.mode.value_or("outbox")}}.dump()};
         try {
             if (try_instance(std::make_unique<SourceInstance>(p, spec, services))) return 0;
         } catch (const std::exception &e) {
             tried.push_back(p->name + ": " + e.what());
         }
     }
-    std::string msg = "no source plugin offers the outbox SQL";
+    std::string msg = std::string("no source plugin offers the ") + (a.mode == std::string("cdc") ? "cdc" : "outbox") + " SQL";
     for (const auto &t : tried) msg += "\n  " + t;
     throw std::runtime_error(msg);
 }

@@ -65,15 +65,20 @@ class PgListenSource final : public sdk::Source {
             throw std::runtime_error("admin request must be a JSON object with a string \"op\"");
         const auto op = req["op"].get<std::string>();
         if (op == "sql") {
+            // Without "mode", a cdc source answers with its own setup SQL, the others with the outbox's.
+            std::string mode = config_.mode == Mode::cdc ? "cdc" : "outbox";
             if (auto it = req.find("mode"); it != req.end() && !it->is_null()) {
                 if (!it->is_string()) throw std::runtime_error("\"mode\" must be a string");
-                const auto mode = it->get<std::string>();
-                if (mode == "cdc") {
-                    std::string slot = config_.slot.empty() ? default_slot_name(host().component_name()) : config_.slot;
-                    return json{{"sql", cdc_sql(config_, slot)}}.dump();
-                }
-                if (mode != "outbox")
+                mode = it->get<std::string>();
+                if (mode != "outbox" && mode != "cdc")
                     throw std::runtime_error("\"mode\" must be \"outbox\" or \"cdc\" (notify mode needs no SQL of ours)");
+                if (mode == "cdc" && config_.mode != Mode::cdc)
+                    throw sdk::UnsupportedOperation(std::string("this source is in ") + to_string(config_.mode) +
+                                                    " mode, not cdc");
+            }
+            if (mode == "cdc") {
+                std::string slot = config_.slot.empty() ? default_slot_name(host().component_name()) : config_.slot;
+                return json{{"sql", cdc_sql(config_, slot)}}.dump();
             }
             std::string schema = config_.schema;
             if (auto it = req.find("schema"); it != req.end() && !it->is_null()) {
