@@ -2,7 +2,7 @@
 # The end-to-end benchmark of issue 8, in one command:
 #
 #   bench/run.sh [--quick] [--only SECTIONS] [--plugin-benches] [--build DIR] [--results FILE]
-#                [--wal-level logical|replica] [--no-build]
+#                [--wal-level logical|replica] [--no-build] [--tap]
 #
 # Builds what it needs (Release, ./build-bench unless --build or $FOBS_BENCH_BUILD says
 # otherwise), starts its own nats-server, PostgreSQL cluster (fsync ON: a benchmark must pay for
@@ -22,6 +22,9 @@
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
 # --only raw,notify,outbox,cdc,node runs some sections (default: all; the goals need all of them).
+# --tap also measures the observer's paced runs at NATS (a plain subscriber on its subjects):
+#   the latency up to nats-server, beside the latency up to the receiver (costs nats-server a
+#   little, so it is off by default).
 # --no-build uses the binaries already in the build dir (e.g. while the tree does not compile).
 # --wal-level: PostgreSQL's wal_level (default logical, which cdc mode needs; replica only to
 #   check that logical costs the other sections nothing).
@@ -36,6 +39,7 @@ results=""
 only="raw,notify,outbox,cdc,node"
 wal_level=logical
 no_build=0
+tap=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -45,7 +49,8 @@ while [ $# -gt 0 ]; do
     --results) results=$2; shift ;;
     --wal-level) wal_level=$2; shift ;;
     --no-build) no_build=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --tap) tap=1 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -293,8 +298,18 @@ for mode in notify outbox cdc; do
   thread_ticks "$opid" >"$work/threads-$mode-1.tsv"
   threads_report+=("$mode, full speed: $(thread_split "$work/threads-$mode-0.tsv" "$work/threads-$mode-1.tsv" "$n_full")")
   log "  paced $paced_rate/s ($n_paced events)"
+  tap_args=()
+  if [ "$tap" = 1 ]; then
+    rm -f "$work/tap-$mode.ready" "$work/tap-$mode.txt"
+    start "tap_$mode" "$eb" tap --nats-url "$nats_url" --subject "bench.observer.$mode.>" --events "$n_paced" \
+      --out "$work/tap-$mode.txt" --ready-file "$work/tap-$mode.ready"
+    tpid_var="tap_${mode}_pid"
+    wait_until 10 "tap ($mode)" "${!tpid_var}" test -f "$work/tap-$mode.ready"
+    tap_args=(--note-file "$work/tap-$mode.txt")
+  fi
   "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
-    --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" >/dev/null
+    --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" \
+    "${tap_args[@]}" >/dev/null
   forget "$opid"
   if [ "$mode" = outbox ] || [ "$mode" = cdc ]; then
     # Catching up after downtime: the rows were committed while the observer was stopped and

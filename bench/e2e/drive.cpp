@@ -8,6 +8,7 @@
 #include "subcommands.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -107,6 +108,17 @@ int run_drive(const Args &args) {
         note += (note.empty() ? "" : "; ") + cpu;
     }
     if (s.bad > 0) note += "; " + std::to_string(s.bad) + " bodies without id";
+    if (args.has("note-file")) {
+        // A line another process (e2e_bench tap) writes when it is done: wait for it a little.
+        const std::string path = args.str("note-file", "");
+        std::string extra;
+        for (int i = 0; i < 100 && extra.empty(); ++i) {
+            std::ifstream f(path);
+            if (f) std::getline(f, extra);
+            if (extra.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (!extra.empty()) note += "; " + extra;
+    }
     r.note = note;
     emit_result(r, args.str("results", ""));
     return 0;

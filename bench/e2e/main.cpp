@@ -14,6 +14,7 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
   drive        --label L --kind K --conninfo C --table T --events N [--connections 4]
                [--rows-per-tx 100] [--rate EV_PER_S] --receiver-port P [--pids 1,2]
                [--timeout-secs 120] [--stall-secs 10] [--results FILE] [--note TEXT]
+               [--note-file F]              appends F's first line (waits up to 10 s for it)
                [--backlog [--start-us T]]   no load: the rows are already there; the rate counts
                                             from T (wall-clock µs, when the contender started);
                                             the receiver is not reset, no latency is reported
@@ -25,6 +26,8 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
   raw-publish  --nats-url U --stream S --subject-prefix P --events N [--window 1000]
   raw-fetch    --nats-url U --stream S --subject-prefix P --events N [--batch 500]
   raw-post     --receiver-port P --events N [--concurrency 32]
+  tap          --nats-url U --subject S --out F [--events N] [--ready-file F] [--idle-secs 5]
+                                            latency at NATS (plain subscriber); one line to F
   table        --results FILE [--strict]
   free-port                                              prints a free 127.0.0.1 TCP port
 Every measuring command also takes --label, --kind, --results.
@@ -48,6 +51,7 @@ int main(int argc, char **argv) {
         if (cmd == "raw-publish") return fobs_bench::run_raw_publish(args);
         if (cmd == "raw-fetch") return fobs_bench::run_raw_fetch(args);
         if (cmd == "raw-post") return fobs_bench::run_raw_post(args);
+        if (cmd == "tap") return fobs_bench::run_tap(args);
         if (cmd == "table") return fobs_bench::run_table(args);
         if (cmd == "free-port") return fobs_bench::run_free_port(args);
     } catch (const std::exception &e) {
