@@ -215,6 +215,15 @@ std::string OutboxReader::setup_session(Connection &conn) {
     // This connection runs only the reader's own statements, none of which needs a sort.
     r = conn.exec("SET enable_sort = off");
     if (!r.ok()) return "SET enable_sort failed: " + r.error();
+    // One reader per source and outbox: a session-level advisory lock (released when this
+    // connection ends, also when the process is killed) decides who reads; the others are
+    // standbys that try again every second and take over when it dies.
+    r = conn.exec("SELECT pg_try_advisory_lock(hashtext('fraiseql_observer.outbox'), hashtext($1))",
+                  {config_.schema + "." + source_name_});
+    if (!r.ok()) return "taking the reader lock failed: " + r.error();
+    if (r.value(0, 0) != "t")
+        return "standby: another process reads outbox \"" + config_.schema + "\" for source \"" + source_name_ +
+               "\" (it holds the advisory lock); this one takes over when it stops";
     r = conn.exec("LISTEN " + quote_ident(wakeup_channel(config_.schema)));
     if (!r.ok()) return "LISTEN failed: " + r.error();
     r = conn.exec("SELECT txid::text, seq FROM " + checkpoint_table_ + " WHERE source = $1", {source_name_});
@@ -250,12 +259,23 @@ void OutboxReader::run() {
     Backoff backoff(config_.reconnect_min, config_.reconnect_max);
     const std::string where = describe_conninfo(config_.conninfo);
     bool had_connection = false;
+    bool standby_logged = false;
 
     while (!stopping_) {
         if (!conn.connected()) {
             std::string err = conn.connect();
             bool connect_failed = !err.empty();
             if (!connect_failed) err = setup_session(conn);
+            if (!err.empty() && err.rfind("standby:", 0) == 0) {
+                conn.close();
+                if (stopping_) break;
+                if (!standby_logged) host_.info("outbox reader: " + err);
+                standby_logged = true;
+                set_reason(err);
+                sleep_interruptibly(milliseconds(1000));
+                continue;
+            }
+            standby_logged = false;
             if (!err.empty()) {
                 conn.close();
                 if (stopping_) break;
