@@ -538,6 +538,7 @@ for m in "${mode_list[@]}"; do
     $2 == m && $3 == p { if (!s) s = $1; if ($1 - s >= k * 60) { printf "%.1f ", $4 / 1024; k++ } }' "$work/rss.tsv")" >>"$out"
 done
 if [ "${#crashed[@]}" -gt 0 ]; then
+  backtraces=0
   echo -e "\nobservers that exited on their own (last log line; the crashing thread's stack when a core was left):" >>"$out"
   for c in "${crashed[@]}"; do
     read -r m pid dir <<<"$c"
@@ -545,7 +546,7 @@ if [ "${#crashed[@]}" -gt 0 ]; then
     for f in "$dir"/core*; do [ -f "$f" ] && core=$f; done
     {
       echo "  $m pid $pid: $(grep -v '^$' "$work/observer-$m-${dir##*-}.log" | tail -1 | cut -c1-160)"
-      if [ -n "$core" ] && command -v gdb >/dev/null; then
+      if [ -n "$core" ] && command -v gdb >/dev/null && [ "$((backtraces += 1))" -le 3 ]; then # bounded: 3 at most
         timeout 120 gdb -batch -nx -ex "bt 25" -ex "thread apply all bt 15" "$obs" "$core" >"$dir/backtrace.txt" 2>&1 || true
         # The crashing thread's frames, without libc's own abort and malloc-check frames.
         awk '/^#0 / { n++ } n == 2 && /^#[0-9]+ / { print } n == 2 && /^$/ { exit }' "$dir/backtrace.txt" |
