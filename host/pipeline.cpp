@@ -573,7 +573,9 @@ void Runtime::stop(std::chrono::milliseconds timeout) {
     for (auto &s : impl_->source_rts) {
         if (!s->gate->wait_idle(deadline))
             log->warn("shutdown: {} publishes of source '{}' still unconfirmed at the deadline; "
-                      "they were not acknowledged to the source and will be published again",
+                      "they were not acknowledged to the source: a source that keeps its records "
+                      "publishes them again on its next start, one that keeps none loses them "
+                      "(the source's own log says which)",
                       s->gate->in_use(), s->name);
     }
     // 2. Consumers stop fetching and settle what the actions are still doing (a transport that
