@@ -87,16 +87,33 @@ size_t utf8_length(std::string_view s, size_t i) {
 
 // "2026-11-27T04:23:51.123456Z" from µs since 2000-01-01 UTC.
 void append_timestamp(std::string &out, int64_t pg_us) {
-    int64_t unix_us = pg_us + pgoutput::pg_epoch_unix_seconds * 1000000;
-    int64_t secs = unix_us / 1000000, micros = unix_us % 1000000;
+    // Seconds and µs apart first, so no commit time (even a corrupt one) overflows.
+    int64_t secs = pg_us / 1000000, micros = pg_us % 1000000;
     if (micros < 0) micros += 1000000, secs -= 1;
-    std::time_t t = static_cast<std::time_t>(secs);
+    std::time_t t = static_cast<std::time_t>(secs + pgoutput::pg_epoch_unix_seconds);
     std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(micros));
-    out += buf;
+    if (!gmtime_r(&t, &tm)) tm = std::tm{}, tm.tm_mday = 1, tm.tm_year = -1900; // year 0: out of range
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) { // outside RFC 3339; only a corrupt commit time gets here
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "\"%d-%02d-%02dT%02d:%02d:%02d.%06dZ\"", year, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(micros));
+        out += buf;
+        return;
+    }
+    char buf[29] = "\"0000-00-00T00:00:00.000000Z";
+    auto put = [&buf](int at, int width, long v) {
+        for (int k = at + width - 1; k >= at; --k, v /= 10) buf[k] = static_cast<char>('0' + v % 10);
+    };
+    put(1, 4, year);
+    put(6, 2, tm.tm_mon + 1);
+    put(9, 2, tm.tm_mday);
+    put(12, 2, tm.tm_hour);
+    put(15, 2, tm.tm_min);
+    put(18, 2, tm.tm_sec);
+    put(21, 6, static_cast<long>(micros));
+    out.append(buf, 28);
+    out += '"';
 }
 
 void append_key(std::string &out, std::string_view key) {
@@ -154,14 +171,20 @@ void append_value(std::string &out, uint32_t type_oid, const Value &v) {
 } // namespace
 
 std::string uuid_v5(std::string_view name) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    // EVP_sha1() makes OpenSSL 3 look the algorithm up (under a lock) at every init: fetch it
+    // once, and keep one context per thread.
+    static EVP_MD *const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    struct Ctx {
+        EVP_MD_CTX *p = EVP_MD_CTX_new();
+        ~Ctx() { EVP_MD_CTX_free(p); }
+    };
+    thread_local Ctx ctx;
+    unsigned char digest[EVP_MAX_MD_SIZE] = {};
     unsigned int len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
-    EVP_DigestUpdate(ctx, k_namespace, sizeof k_namespace);
-    EVP_DigestUpdate(ctx, name.data(), name.size());
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
+    EVP_DigestInit_ex(ctx.p, sha1 ? sha1 : EVP_sha1(), nullptr);
+    EVP_DigestUpdate(ctx.p, k_namespace, sizeof k_namespace);
+    EVP_DigestUpdate(ctx.p, name.data(), name.size());
+    EVP_DigestFinal_ex(ctx.p, digest, &len);
     digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);
     digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);
     static const char *hex = "0123456789abcdef";
@@ -179,6 +202,16 @@ void append_json_string(std::string &out, std::string_view s) {
     out += '"';
     for (size_t i = 0; i < s.size();) {
         unsigned char c = static_cast<unsigned char>(s[i]);
+        // The common case, a run of printable ASCII, is copied in one go.
+        size_t run = i;
+        while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 && static_cast<unsigned char>(s[run]) < 0x80 &&
+               s[run] != '"' && s[run] != '\\')
+            ++run;
+        if (run > i) {
+            out.append(s.data() + i, run - i);
+            i = run;
+            continue;
+        }
         if (c < 0x80) {
             if (c == '"' || c == '\\') {
                 out += '\\';

@@ -271,6 +271,14 @@ TEST(CdcEvent, timestamp_txid_and_lsn_come_from_the_transaction) {
     tx.commit_time_us = -1; // before 2000: still a well-formed time
     ASSERT_TRUE(pg::change_payload(rel, ins, tx, 3, "Order", out, error));
     EXPECT_EQ(json::parse(out)["timestamp"], "1999-12-31T23:59:59.999999Z");
+    tx.commit_time_us = 253402300799999999 - 946684800000000; // the last µs of year 9999
+    ASSERT_TRUE(pg::change_payload(rel, ins, tx, 3, "Order", out, error));
+    EXPECT_EQ(json::parse(out)["timestamp"], "9999-12-31T23:59:59.999999Z");
+    for (int64_t corrupt : {INT64_MAX, INT64_MIN}) { // still a JSON string, no overflow
+        tx.commit_time_us = corrupt;
+        ASSERT_TRUE(pg::change_payload(rel, ins, tx, 3, "Order", out, error));
+        EXPECT_TRUE(json::parse(out)["timestamp"].is_string()) << out;
+    }
 }
 
 TEST(CdcEvent, changes_that_do_not_fit_the_relation_are_refused) {
