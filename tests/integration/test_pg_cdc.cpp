@@ -448,21 +448,31 @@ TEST_F(PgCdc, a_crash_during_the_initial_snapshot_restarts_it_and_loses_no_row) 
     drop_slot();
 }
 
+// Under a sanitizer (test.sh's asan/tsan phases) the transaction is smaller and the memory bound
+// is not checked: the point there is memory safety, and shadow memory inflates RSS.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kBigTxRows = 100000;
+constexpr bool kCheckRss = false;
+#else
+constexpr int kBigTxRows = 1000000;
+constexpr bool kCheckRss = true;
+#endif
+
 TEST_F(PgCdc, a_million_row_transaction_passes_with_bounded_memory) {
     pg_->exec("CREATE TABLE tb_bulk (id int PRIMARY KEY)", db_);
     auto obs = start_observer();
     ASSERT_TRUE(eventually([&] { return ready(*obs); }, 30s)) << obs->log();
-    pg_->exec("INSERT INTO tb_bulk SELECT generate_series(1, 1000000)", db_); // one transaction
+    pg_->exec("INSERT INTO tb_bulk SELECT generate_series(1, " + std::to_string(kBigTxRows) + ")", db_); // one transaction
     auto last_report = std::chrono::steady_clock::now();
     ASSERT_TRUE(eventually(
         [&] {
             uint64_t n = stored();
             if (std::chrono::steady_clock::now() - last_report > 30s) {
                 last_report = std::chrono::steady_clock::now();
-                std::printf("  %llu of 1000000 events stored\n", static_cast<unsigned long long>(n));
+                std::printf("  %llu of %d events stored\n", static_cast<unsigned long long>(n), kBigTxRows);
                 std::fflush(stdout);
             }
-            return n == 1000000u;
+            return n == static_cast<uint64_t>(kBigTxRows);
         },
         600s))
         << stored() << "\n" << obs->log();
@@ -474,8 +484,8 @@ TEST_F(PgCdc, a_million_row_transaction_passes_with_bounded_memory) {
     while (std::getline(st, line))
         if (line.rfind("VmHWM:", 0) == 0) hwm_kib = std::stol(line.substr(6));
     ASSERT_GT(hwm_kib, 0);
-    std::printf("observer peak RSS through a 1 000 000-row transaction: %.1f MiB\n", hwm_kib / 1024.0);
-    EXPECT_LT(hwm_kib, 96 * 1024) << "the observer's memory must not grow with the transaction";
+    std::printf("observer peak RSS through a %d-row transaction: %.1f MiB\n", kBigTxRows, hwm_kib / 1024.0);
+    if (kCheckRss) EXPECT_LT(hwm_kib, 96 * 1024) << "the observer's memory must not grow with the transaction";
     // The slot moved past the transaction only once every event was confirmed.
     EXPECT_TRUE(eventually([&] { return lsn_value(slot_confirmed()) >= lsn_value(pg_->scalar("SELECT pg_current_wal_lsn()::text")) - 1024 * 1024; }, 30s));
     EXPECT_EQ(obs->stop(), 0) << obs->log();
