@@ -211,7 +211,12 @@ struct RawPipeline {
 /// problem found.
 class Loader {
   public:
-    Loader(std::string file, const LoadOptions &options) : file_(std::move(file)), options_(options) {
+    Loader(std::string file, const LoadOptions &options)
+        : file_(std::move(file)), options_(options), env_([this](const std::string &name) {
+              auto v = options_.env(name);
+              if (v && v->size() >= 3) env_values_.push_back(*v);
+              return v;
+          }) {
         config_.file = file_;
     }
 
@@ -221,6 +226,7 @@ class Loader {
         else
             load_observer_file(root);
         finish();
+        for (std::string &w : config_.warnings) w = scrub(std::move(w));
         return std::move(config_);
     }
 
@@ -245,7 +251,17 @@ class Loader {
 
     [[noreturn]] void fail(const SourceLocation &where, const std::string &key,
                            const std::string &reason) const {
-        throw ConfigError(where, key, reason);
+        throw ConfigError(where, key, scrub(reason));
+    }
+
+    /// `text` with every environment value read so far replaced by "***": values from the
+    /// environment are secrets, and a message that quotes a value read through a ${VAR} (or a
+    /// name derived from one) must not print it.
+    std::string scrub(std::string text) const {
+        for (const std::string &v : env_values_)
+            for (size_t pos = text.find(v); pos != std::string::npos; pos = text.find(v, pos + 3))
+                text.replace(pos, v.size(), "***");
+        return text;
     }
 
     /// ", got `value`" unless the value is a secret (it came from the environment, or its key is
@@ -261,7 +277,7 @@ class Loader {
             fail(at(n), path, std::string("expected a string, got ") + type_name(n));
         Interpolated v;
         try {
-            v = interpolate_env(n.as_string()->get(), options_.env);
+            v = interpolate_env(n.as_string()->get(), env_);
         } catch (const InterpolationError &e) {
             fail(at(n), path, e.what());
         }
@@ -477,7 +493,7 @@ class Loader {
             c.config_json = config.dump();
         } else if (plugin == "nats") {
             // `transport = "nats"` alone means NATS with the built-in settings.
-            ComponentConfig d = default_nats_transport(options_.env);
+            ComponentConfig d = default_nats_transport(env_);
             c.config_json = d.config_json;
             c.secret_keys = d.secret_keys;
         } else {
@@ -515,7 +531,7 @@ class Loader {
         case toml::node_type::string: {
             Interpolated v;
             try {
-                v = interpolate_env(n.as_string()->get(), options_.env);
+                v = interpolate_env(n.as_string()->get(), env_);
             } catch (const InterpolationError &e) {
                 fail(at(n), full, e.what());
             }
@@ -603,7 +619,7 @@ class Loader {
             backend = get_nonempty_string(*b, "observers.backend");
         ComponentConfig c;
         if (backend == "nats")
-            c = default_nats_transport(options_.env);
+            c = default_nats_transport(env_);
         else
             c.config_json = "{}";
         c.name = kDefaultTransportName;
@@ -727,7 +743,7 @@ class Loader {
 
     void finish() {
         if (config_.transports.empty())
-            config_.transports.push_back(default_nats_transport(options_.env));
+            config_.transports.push_back(default_nats_transport(env_));
         add_default_source();
         if (raw_pipelines_.empty())
             add_default_pipelines();
@@ -752,7 +768,7 @@ class Loader {
         const bool needed = user || (raw_pipelines_.empty() && options_.role != Role::worker);
         if (!needed)
             return;
-        const auto conninfo = options_.env("DATABASE_URL");
+        const auto conninfo = env_("DATABASE_URL");
         if (!conninfo && options_.role != Role::worker) {
             const std::string why =
                 "no [sources.*] table is declared, so the built-in source `postgres` (plugin "
@@ -887,6 +903,8 @@ class Loader {
 
     std::string file_;
     const LoadOptions &options_;
+    mutable std::vector<std::string> env_values_; // every value env_ returned (scrub())
+    EnvLookup env_;                               // options_.env, remembering what it returns
     Config config_;
     std::vector<RawPipeline> raw_pipelines_;
 };
