@@ -164,7 +164,13 @@ void HttpEndpoint::start() {
     server_->set_read_timeout(k_idle_read_secs, 0);
     server_->set_write_timeout(5, 0);
     server_->set_payload_max_length(64 * 1024); // GET only: nothing legitimate sends a body
-    server_->Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+    // fraiseql_observer_ready mirrors /readyz for alerting: Prometheus scrapes /metrics only,
+    // so the readiness check runs at scrape time and the gauge is never staler than the scrape.
+    Series *ready_gauge = metrics_.series(
+        MetricType::gauge, "ready",
+        "1 when every pipeline is connected and running (as GET /readyz answers 200), else 0", {});
+    server_->Get("/metrics", [this, ready_gauge](const httplib::Request &, httplib::Response &res) {
+        if (ready_gauge) ready_gauge->set(readiness_().ready ? 1 : 0);
         res.set_content(metrics_.exposition(), "text/plain; version=0.0.4; charset=utf-8");
     });
     server_->Get("/healthz", [](const httplib::Request &, httplib::Response &res) {

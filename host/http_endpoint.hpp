@@ -1,6 +1,8 @@
 // The operations endpoint (SPEC section 8) on cpp-httplib: GET /metrics (Prometheus text),
 // GET /healthz (process alive), GET /readyz (200 when every pipeline is ready, else 503 with a
 // JSON body naming what is not).
+// /metrics also carries fraiseql_observer_ready (0/1), the same answer as /readyz, taken at
+// scrape time.
 #pragma once
 
 #include <functional>
