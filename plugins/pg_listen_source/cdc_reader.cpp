@@ -128,6 +128,7 @@ struct CdcReader::Session {
     std::shared_ptr<Window> window;
     pgoutput::RelationCache relations;
     std::unordered_map<uint32_t, RelInfo> rel_info;
+    std::unordered_map<uint32_t, uint32_t> base_types; // Y messages: domain OID -> built-in type OID
     std::string system_id;
     bool in_tx = false;
     pgoutput::Begin begin;
@@ -890,6 +891,11 @@ bool CdcReader::handle_change(Session &s, std::string_view msg, std::string &err
                 info.included = config_.tables.empty() ||
                                 std::find(config_.tables.begin(), config_.tables.end(), q) != config_.tables.end();
                 pgoutput::Relation rel = m;
+                // A domain column is announced by a Type message first; its values follow the
+                // JSON rule of the built-in type underneath (a domain over int4 is a number).
+                for (auto &c : rel.columns)
+                    if (auto bt = s.base_types.find(c.type_oid); bt != s.base_types.end() && bt->second != 0)
+                        c.type_oid = bt->second;
                 // Under REPLICA IDENTITY FULL every column is flagged as key: the entity id must
                 // still be the primary key, which only the catalog knows.
                 if (rel.replica_identity == 'f' && s.sql && s.sql->connected()) {
@@ -947,8 +953,11 @@ bool CdcReader::handle_change(Session &s, std::string_view msg, std::string &err
             } else if constexpr (std::is_same_v<T, pgoutput::Message>) {
                 if (!m.transactional) s.idle_position = std::max(s.idle_position, m.lsn);
                 return true;
+            } else if constexpr (std::is_same_v<T, pgoutput::Type>) {
+                s.base_types[m.oid] = pgoutput::base_type_oid(m);
+                return true;
             } else {
-                return true; // Origin, Type: nothing to do
+                return true; // Origin: nothing to do
             }
         },
         d);
