@@ -6,6 +6,7 @@
 // URLs are refused at validate; shutdown with NATS gone is quick. Real nats-server processes,
 // the plugin loaded through the real host loader (harness), what NATS holds read back raw.
 #include "harness.hpp"
+#include "js_reader.hpp"
 #include "nats_server.hpp"
 #include "observer.hpp"
 #include "pg_cluster.hpp"
@@ -36,60 +37,7 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 // Raw cnats view of what a server holds.
-class Raw {
-  public:
-    explicit Raw(const std::string &url) {
-        natsOptions *o = nullptr;
-        natsOptions_Create(&o);
-        natsOptions_SetURL(o, url.c_str());
-        natsOptions_SetMaxReconnect(o, -1);
-        natsOptions_SetReconnectWait(o, 200);
-        natsStatus s = natsConnection_Connect(&nc_, o);
-        natsOptions_Destroy(o);
-        if (s != NATS_OK) throw std::runtime_error("raw connect to " + url);
-        natsConnection_JetStream(&js_, nc_, nullptr);
-    }
-    ~Raw() {
-        jsCtx_Destroy(js_);
-        natsConnection_Destroy(nc_);
-    }
-    jsCtx *js() { return js_; }
-
-    struct Stored {
-        std::string subject, body;
-        std::map<std::string, std::string> headers;
-    };
-    std::vector<Stored> messages(const std::string &stream) {
-        std::vector<Stored> out;
-        jsStreamInfo *si = nullptr;
-        if (js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, nullptr) != NATS_OK) return out;
-        uint64_t first = si->State.FirstSeq, last = si->State.LastSeq, n = si->State.Msgs;
-        jsStreamInfo_Destroy(si);
-        for (uint64_t seq = first; n > 0 && seq <= last; ++seq) {
-            natsMsg *m = nullptr;
-            if (js_GetMsg(&m, js_, stream.c_str(), seq, nullptr, nullptr) != NATS_OK) continue;
-            Stored s{natsMsg_GetSubject(m),
-                     std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)), {}};
-            const char **keys = nullptr;
-            int count = 0;
-            if (natsMsgHeader_Keys(m, &keys, &count) == NATS_OK) {
-                for (int i = 0; i < count; ++i) {
-                    const char *v = nullptr;
-                    natsMsgHeader_Get(m, keys[i], &v);
-                    s.headers[keys[i]] = v ? v : "";
-                }
-                free(keys);
-            }
-            natsMsg_Destroy(m);
-            out.push_back(std::move(s));
-        }
-        return out;
-    }
-
-  private:
-    natsConnection *nc_ = nullptr;
-    jsCtx *js_ = nullptr;
-};
+using Raw = fobs_test::JsReader;
 
 json base_config(const std::string &url, const std::string &tag) {
     return {{"url", url},

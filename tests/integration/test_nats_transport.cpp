@@ -2,6 +2,7 @@
 // the real host loader (harness). What JetStream holds is read back with raw cnats, and the
 // reference document's external consumer is reproduced with the official Node.js client.
 #include "harness.hpp"
+#include "js_reader.hpp"
 #include "nats_server.hpp"
 #include "process.hpp"
 
@@ -34,65 +35,8 @@ using steady = std::chrono::steady_clock;
 fobs_test::NatsServer *g_nats = nullptr;
 
 // Raw cnats access to what the server holds.
-class Raw {
-  public:
-    Raw() {
-        natsOptions *o = nullptr;
-        natsOptions_Create(&o);
-        natsOptions_SetURL(o, g_nats->url().c_str());
-        natsOptions_SetMaxReconnect(o, -1);
-        natsOptions_SetReconnectWait(o, 200);
-        if (natsConnection_Connect(&nc_, o) != NATS_OK) throw std::runtime_error("raw connect");
-        natsOptions_Destroy(o);
-        natsConnection_JetStream(&js_, nc_, nullptr);
-    }
-    ~Raw() {
-        jsCtx_Destroy(js_);
-        natsConnection_Destroy(nc_);
-    }
-    jsCtx *js() { return js_; }
-
-    struct Stored {
-        uint64_t seq;
-        std::string subject, body;
-        std::map<std::string, std::string> headers;
-    };
-    std::vector<Stored> messages(const std::string &stream) {
-        std::vector<Stored> out;
-        jsStreamInfo *si = nullptr;
-        if (js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, nullptr) != NATS_OK) return out;
-        uint64_t first = si->State.FirstSeq, last = si->State.LastSeq, n = si->State.Msgs;
-        jsStreamInfo_Destroy(si);
-        for (uint64_t seq = first; n > 0 && seq <= last; ++seq) {
-            natsMsg *m = nullptr;
-            if (js_GetMsg(&m, js_, stream.c_str(), seq, nullptr, nullptr) != NATS_OK) continue;
-            Stored s{seq, natsMsg_GetSubject(m), std::string(natsMsg_GetData(m), natsMsg_GetDataLength(m)), {}};
-            const char **keys = nullptr;
-            int count = 0;
-            if (natsMsgHeader_Keys(m, &keys, &count) == NATS_OK) {
-                for (int i = 0; i < count; ++i) {
-                    const char *v = nullptr;
-                    natsMsgHeader_Get(m, keys[i], &v);
-                    s.headers[keys[i]] = v ? v : "";
-                }
-                free(keys);
-            }
-            natsMsg_Destroy(m);
-            out.push_back(std::move(s));
-        }
-        return out;
-    }
-    uint64_t count(const std::string &stream) {
-        jsStreamInfo *si = nullptr;
-        if (js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, nullptr) != NATS_OK) return 0;
-        uint64_t n = si->State.Msgs;
-        jsStreamInfo_Destroy(si);
-        return n;
-    }
-
-  private:
-    natsConnection *nc_ = nullptr;
-    jsCtx *js_ = nullptr;
+struct Raw : fobs_test::JsReader {
+    Raw() : JsReader(g_nats->url()) {}
 };
 
 // Per-test names so the tests share one server without overlapping subjects.
