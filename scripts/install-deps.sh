@@ -12,6 +12,7 @@ packages=(
   nats-server postgresql postgresql-contrib
   nodejs npm
   prometheus curl procps
+  systemd lintian             # deploy tests: systemd-analyze verify, lintian
 )
 
 missing=()
