@@ -83,10 +83,12 @@ DATABASE_URL=postgres://observer@127.0.0.1/app run validate \
   -c "$root/etc/fraiseql-observer/fraiseql-observer.toml" || fail "example config does not validate"
 
 # A third-party plugin builds against the -dev package alone and loads into the installed binary.
-cmake -S "$src/examples/action_plugin" -B "$work/plugin" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF >"$work/plugin.log" 2>&1 \
-  && cmake --build "$work/plugin" >>"$work/plugin.log" 2>&1 \
-  || { cat "$work/plugin.log"; fail "example plugin does not build against the -dev package"; }
+if ! { cmake -S "$src/examples/action_plugin" -B "$work/plugin" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+          -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF &&
+        cmake --build "$work/plugin"; } >"$work/plugin.log" 2>&1; then
+  cat "$work/plugin.log"
+  fail "example plugin does not build against the -dev package"
+fi
 grep -q "fraiseql-observer-sdk_DIR:PATH=$root/usr/lib/cmake/fraiseql-observer-sdk" "$work/plugin/CMakeCache.txt" \
   || fail "example plugin found an SDK other than the packaged one"
 run plugins --plugin-dir "$work/plugin" | grep -q "$work/plugin/jsonl_file_action.so" \
