@@ -1,0 +1,286 @@
+// The pipeline on a real three-member NATS cluster (R3 stream, DLQ and consumer) while a member
+// dies: outbox source -> nats (replicas = 3) -> webhook through the real CLI, real PostgreSQL
+// and a real HTTP receiver. One cluster and one PostgreSQL for the suite; each test its own
+// database and stream.
+//   - the STREAM LEADER is SIGKILLed mid-stream and restarted 10 s later;
+//   - the member the observer is connected to is SIGKILLed (the client must move on);
+// and in both: every event delivered (2xx), duplicates only with equal ids, every event stored
+// once per Nats-Msg-Id, nothing pending, the DLQ empty, the outbox empty.
+#include "js_reader.hpp"
+#include "nats_cluster.hpp"
+#include "observer.hpp"
+#include "pg_cluster.hpp"
+#include "webhook_receiver.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+namespace {
+
+using namespace fobs_test;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+class NatsClusterPipeline : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        pg_ = new PgCluster();
+        auto [code, sql] = run_command({observer_binary(), "sql"});
+        if (code != 0) throw std::runtime_error("fraiseql-observer sql failed: " + sql);
+        outbox_sql_ = new std::string(sql);
+        cluster_ = new NatsCluster(3);
+    }
+    static void TearDownTestSuite() {
+        delete cluster_;
+        delete outbox_sql_;
+        delete pg_;
+        cluster_ = nullptr;
+        outbox_sql_ = nullptr;
+        pg_ = nullptr;
+    }
+    inline static PgCluster *pg_ = nullptr;
+    inline static std::string *outbox_sql_ = nullptr;
+    inline static NatsCluster *cluster_ = nullptr;
+
+    void SetUp() override {
+        // A previous test restarted a member: let the cluster settle before the next one.
+        for (int i = 0; i < cluster_->size(); ++i) cluster_->start(i);
+        ASSERT_TRUE(cluster_->wait_for_meta_leader()) << cluster_->logs();
+    }
+
+    static std::string observer_config(const std::string &db, const std::string &stream,
+                                       const std::string &hook_url) {
+        return R"(
+[observer]
+metrics_listen = "127.0.0.1:{metrics_port}"
+log_format = "text"
+shutdown_timeout_secs = 10
+
+[sources.app_db]
+plugin   = "pg_listen"
+conninfo = ")" + pg_->conninfo(db) + R"("
+mode     = "outbox"
+
+[transport]
+transport = "nats"
+[transport.nats]
+url            = ")" + cluster_->urls() + R"("
+stream_name    = ")" + stream + R"("
+subject_prefix = ")" + stream + R"(.mutation"
+dlq_prefix     = ")" + stream + R"(.dlq"
+consumer_name  = ")" + stream + R"(_worker"
+[transport.nats.jetstream]
+replicas      = 3
+max_bytes     = 67108864
+ack_wait_secs = 10
+
+[actions.hook]
+plugin = "webhook"
+url    = ")" + hook_url + R"("
+
+[[pipelines]]
+name    = "orders"
+source  = "app_db"
+actions = ["hook"]
+)";
+    }
+
+    // The observer's own view through `status --json`: {stored, pending, ack_pending, dlq};
+    // all -1 when it could not be read (e.g. no stream leader at this moment).
+    struct Status {
+        long stored = -1, pending = -1, ack_pending = -1, dlq = -1, replicas = -1;
+    };
+    static Status status(ObserverProcess &obs) {
+        auto [c, out] = run_command(
+            {observer_binary(), "status", "--json", "-c", (obs.dir() / "observer.toml").string()}, {},
+            20s);
+        Status s;
+        auto j = json::parse(out, nullptr, false);
+        if (c != 0 || j.is_discarded() || !j.contains("pipelines")) return s;
+        const auto &st = j["pipelines"][0]["transport_status"];
+        if (st.contains("stream") && st["stream"].is_object())
+            s.stored = st["stream"].value("messages", -1L);
+        if (st.contains("consumer") && st["consumer"].is_object()) {
+            s.pending = st["consumer"].value("num_pending", -1L);
+            s.ack_pending = st["consumer"].value("num_ack_pending", -1L);
+        }
+        if (st.contains("dlq") && st["dlq"].is_object()) s.dlq = st["dlq"].value("depth", -1L);
+        return s;
+    }
+
+    // How many connections of ours (named "fraiseql-observer/…") each running member holds,
+    // from its /connz.
+    static std::map<int, int> observer_connections() {
+        std::map<int, int> out;
+        for (int i = 0; i < cluster_->size(); ++i) {
+            if (!cluster_->running(i)) continue;
+            auto j = cluster_->monitor(i, "/connz");
+            if (j.is_null()) continue;
+            for (const auto &c : j.value("connections", json::array()))
+                if (c.value("name", std::string()).rfind("fraiseql-observer", 0) == 0) out[i]++;
+        }
+        return out;
+    }
+    static int total(const std::map<int, int> &m) {
+        int n = 0;
+        for (const auto &[i, k] : m) n += k;
+        return n;
+    }
+
+    // Emits N outbox events in batches while `victim()` names the member to SIGKILL once a
+    // third of them are in; the member comes back 10 s after it died. Then checks that
+    // everything arrived exactly as promised.
+    void run_through_node_loss(const std::string &stream, const std::function<int()> &victim,
+                               const std::function<void(int)> &after_kill = {}) {
+        const std::string db = stream + "_db";
+        pg_->exec("CREATE DATABASE " + db);
+        pg_->exec(*outbox_sql_, db);
+        WebhookReceiver rx;
+        ObserverProcess obs(observer_config(db, stream, rx.url("/ok")));
+        std::string why;
+        ASSERT_TRUE(obs.wait_started(why)) << why;
+        ASSERT_TRUE(eventually([&] { return obs.get("/readyz").first == 200; }, 30s))
+            << obs.get("/readyz").second << obs.log();
+
+        // The stream, its DLQ and the consumer were provisioned with three replicas.
+        ASSERT_TRUE(eventually([&] { return cluster_->stream_leader(stream) >= 0; }, 15s));
+        for (const std::string &s : {stream, stream + "_dlq"}) {
+            auto j = cluster_->monitor(cluster_->stream_leader(stream),
+                                       "/jsz?accounts=true&streams=true&config=true&consumers=true");
+            bool found = false;
+            for (const auto &acc : j.value("account_details", json::array()))
+                for (const auto &sd : acc.value("stream_detail", json::array()))
+                    if (sd.value("name", std::string()) == s) {
+                        found = true;
+                        EXPECT_EQ(sd["config"].value("num_replicas", 0), 3) << s << ": " << sd.dump();
+                        EXPECT_EQ(sd["cluster"].value("replicas", json::array()).size(), 2u)
+                            << s << ": " << sd.dump();
+                        if (s == stream) {
+                            for (const auto &c : sd.value("consumer_detail", json::array()))
+                                EXPECT_EQ(c["cluster"].value("replicas", json::array()).size(), 2u)
+                                    << "consumer " << c.dump();
+                        }
+                    }
+            EXPECT_TRUE(found) << s << " not reported by the stream leader";
+        }
+
+        const int N = 4000, batch = 200;
+        auto emit = [&](int from, int to) {
+            pg_->exec("SELECT fraiseql_observer.emit('Order', 'INSERT', g::text, "
+                      "jsonb_build_object('id', g)) FROM generate_series(" +
+                          std::to_string(from) + ", " + std::to_string(to) + ") g",
+                      db);
+        };
+        auto delivered = [&] { return rx.stats().value("distinct_ids", 0); };
+
+        int killed = -1;
+        auto killed_at = std::chrono::steady_clock::now();
+        for (int from = 1; from <= N; from += batch) {
+            emit(from, from + batch - 1);
+            std::this_thread::sleep_for(150ms);
+            if (killed < 0 && from > N / 3) {
+                killed = victim();
+                ASSERT_GE(killed, 0) << "no member to kill";
+                std::cerr << "SIGKILL " << cluster_->name(killed) << " (pid " << cluster_->pid(killed)
+                          << ") with " << delivered() << " of " << N << " delivered\n";
+                cluster_->kill9(killed);
+                killed_at = std::chrono::steady_clock::now();
+                if (after_kill) after_kill(killed);
+            }
+        }
+        ASSERT_GE(killed, 0);
+        std::cerr << "all " << N << " emitted; " << delivered() << " delivered "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - killed_at).count()
+                  << " ms after the kill\n";
+        std::this_thread::sleep_until(killed_at + 10s);
+        std::cerr << "restarting " << cluster_->name(killed) << " with " << delivered()
+                  << " delivered\n";
+        cluster_->start(killed);
+
+        auto backlog = [&] {
+            return std::stol(pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox", db));
+        };
+        ASSERT_TRUE(eventually([&] { return delivered() >= N && backlog() == 0; }, 60s))
+            << delivered() << " of " << N << " delivered, outbox backlog " << backlog() << "\n"
+            << obs.log() << cluster_->logs();
+        Status st;
+        ASSERT_TRUE(eventually(
+            [&] {
+                st = status(obs);
+                return st.pending == 0 && st.ack_pending == 0 && st.dlq == 0;
+            },
+            30s))
+            << "pending " << st.pending << ", ack pending " << st.ack_pending << ", dlq " << st.dlq
+            << "\n" << obs.log();
+
+        // The receiver: every event (distinct idempotency keys == N, and no other key), and any
+        // extra request is a redelivery of one of them.
+        json rs = rx.stats();
+        EXPECT_EQ(rs["distinct_ids"].get<int>(), N) << "a duplicate with a new id, or a loss";
+        EXPECT_GE(rs["requests"].get<int>(), N);
+        EXPECT_EQ(rs["by_path"].value("/ok", 0), rs["requests"].get<int>());
+        EXPECT_EQ(rs["client_errors"].get<int>(), 0);
+
+        // The stream: every event once per Nats-Msg-Id (the publish retries carried the same id).
+        // Read through one member (all are running again): any member answers for the stream.
+        JsReader js(cluster_->url(0));
+        auto msgs = js.messages(stream);
+        std::set<std::string> msg_ids;
+        for (const auto &m : msgs) {
+            auto it = m.headers.find("Nats-Msg-Id");
+            ASSERT_NE(it, m.headers.end()) << "message " << m.seq << " without Nats-Msg-Id";
+            msg_ids.insert(it->second);
+        }
+        EXPECT_EQ(msg_ids.size(), static_cast<size_t>(N));
+        EXPECT_EQ(msgs.size(), static_cast<size_t>(N)) << "stored more than once under one id";
+        EXPECT_EQ(js.count(stream + "_dlq"), 0u);
+        EXPECT_EQ(obs.get("/readyz").first, 200) << obs.get("/readyz").second;
+        std::cerr << "receiver: " << rs["requests"] << " requests for " << rs["distinct_ids"]
+                  << " events; stream holds " << msgs.size() << "\n";
+        EXPECT_EQ(obs.stop(), 0) << obs.log();
+    }
+};
+
+TEST_F(NatsClusterPipeline, stream_leader_sigkilled_mid_stream_loses_nothing) {
+    run_through_node_loss("cl_leader", [&] {
+        int leader = -1;
+        eventually([&] { return (leader = cluster_->stream_leader("cl_leader")) >= 0; }, 10s);
+        return leader;
+    });
+}
+
+TEST_F(NatsClusterPipeline, the_member_the_observer_is_connected_to_sigkilled_client_moves_on) {
+    int connections_before = 0;
+    run_through_node_loss(
+        "cl_conn",
+        [&] {
+            std::map<int, int> with;
+            eventually([&] { return !(with = observer_connections()).empty(); }, 10s);
+            connections_before = total(with);
+            std::cerr << "observer connections before the kill: " << connections_before << " on "
+                      << with.size() << " member(s)\n";
+            return with.empty() ? -1 : with.begin()->first;
+        },
+        [&](int killed) {
+            // Every connection the observer had must be back, on the surviving members, while
+            // the killed one is still down.
+            std::map<int, int> with;
+            EXPECT_TRUE(eventually(
+                [&] {
+                    with = observer_connections();
+                    return total(with) == connections_before && !with.count(killed);
+                },
+                8s))
+                << total(with) << " of " << connections_before
+                << " observer connections back on the surviving members";
+        });
+}
+
+} // namespace
