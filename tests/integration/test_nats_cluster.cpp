@@ -18,6 +18,8 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <regex>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -281,6 +283,110 @@ TEST_F(NatsClusterPipeline, the_member_the_observer_is_connected_to_sigkilled_cl
                 << total(with) << " of " << connections_before
                 << " observer connections back on the surviving members";
         });
+}
+
+// entity_id of every event a `log` action wrote to this log.
+std::set<std::string> logged_entity_ids(const std::string &log) {
+    static const std::regex re("event Order\\.INSERT entity_id=([0-9]+) ");
+    std::set<std::string> ids;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) {
+        std::smatch m;
+        if (std::regex_search(line, m, re)) ids.insert(m[1]);
+    }
+    return ids;
+}
+
+// Three `run --role worker` processes share the pipeline's durable consumer on the R3 stream
+// (an outbox publisher feeds it): each gets a share; one is SIGKILLed mid-stream and the other
+// two finish its unacked messages after ack_wait. Every event processed, nothing pending.
+TEST_F(NatsClusterPipeline, three_competing_workers_share_one_consumer_and_a_killed_one_loses_nothing) {
+    const std::string stream = "cl_workers", db = "cl_workers_db";
+    pg_->exec("CREATE DATABASE " + db);
+    pg_->exec(*outbox_sql_, db);
+    const std::string transport = R"(
+[transport]
+transport = "nats"
+[transport.nats]
+url            = ")" + cluster_->urls() + R"("
+stream_name    = ")" + stream + R"("
+subject_prefix = ")" + stream + R"(.mutation"
+dlq_prefix     = ")" + stream + R"(.dlq"
+consumer_name  = ")" + stream + R"(_worker"
+[transport.nats.jetstream]
+replicas        = 3
+max_bytes       = 67108864
+ack_wait_secs   = 3
+max_ack_pending = 64
+)";
+    const std::string common = R"(
+[observer]
+metrics_listen = "127.0.0.1:{metrics_port}"
+log_format = "text"
+log_level = "info"
+shutdown_timeout_secs = 10
+
+[sources.app_db]
+plugin   = "pg_listen"
+conninfo = ")" + pg_->conninfo(db) + R"("
+mode     = "outbox"
+)" + transport + R"(
+[actions.audit]
+plugin   = "log"
+delay_ms = 3
+
+[[pipelines]]
+name    = "orders"
+source  = "app_db"
+actions = ["audit"]
+)";
+    ObserverProcess publisher(common, {"--role", "publisher"});
+    std::string why;
+    ASSERT_TRUE(publisher.wait_started(why)) << why;
+    std::vector<std::unique_ptr<ObserverProcess>> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(std::make_unique<ObserverProcess>(common, std::vector<std::string>{"--role", "worker"}));
+        ASSERT_TRUE(workers.back()->wait_started(why)) << why;
+    }
+
+    const int N = 3000;
+    pg_->exec("SELECT fraiseql_observer.emit('Order', 'INSERT', g::text, jsonb_build_object('id', g)) "
+              "FROM generate_series(1, " + std::to_string(N) + ") g",
+              db);
+    auto share = [&](int i) { return logged_entity_ids(workers[static_cast<size_t>(i)]->log()).size(); };
+    // Every worker gets some while all three run.
+    ASSERT_TRUE(eventually([&] { return share(0) >= 50 && share(1) >= 50 && share(2) >= 50; }, 30s))
+        << share(0) << " / " << share(1) << " / " << share(2) << "\n" << workers[0]->log();
+    std::set<std::string> all;
+    for (int i = 0; i < 3; ++i)
+        for (auto &id : logged_entity_ids(workers[static_cast<size_t>(i)]->log())) all.insert(id);
+    ASSERT_LT(all.size(), static_cast<size_t>(N)) << "the workers finished before one was killed";
+    std::cerr << "shares before the kill: " << share(0) << " / " << share(1) << " / " << share(2)
+              << "\n";
+    workers[0]->process().kill9(); // its fetched, unacked messages go back after ack_wait
+
+    ASSERT_TRUE(eventually(
+        [&] {
+            all.clear();
+            for (int i = 0; i < 3; ++i)
+                for (auto &id : logged_entity_ids(workers[static_cast<size_t>(i)]->log())) all.insert(id);
+            return all.size() == static_cast<size_t>(N);
+        },
+        60s))
+        << "distinct events processed: " << all.size() << " of " << N;
+    Status st;
+    ASSERT_TRUE(eventually(
+        [&] {
+            st = status(publisher);
+            return st.pending == 0 && st.ack_pending == 0 && st.dlq == 0;
+        },
+        30s))
+        << "pending " << st.pending << ", ack pending " << st.ack_pending << ", dlq " << st.dlq;
+    std::cerr << "final shares: " << share(0) << " (killed) / " << share(1) << " / " << share(2)
+              << "\n";
+    EXPECT_EQ(workers[1]->stop(), 0) << workers[1]->log();
+    EXPECT_EQ(workers[2]->stop(), 0) << workers[2]->log();
+    EXPECT_EQ(publisher.stop(), 0) << publisher.log();
 }
 
 } // namespace
