@@ -1,6 +1,7 @@
 #include "provisioning.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 namespace fraiseql_observer::nats_transport {
@@ -27,6 +28,34 @@ std::string fmt_ns(int64_t ns) {
     if (secs >= 60 && static_cast<int64_t>(secs) % 60 == 0)
         return std::to_string(static_cast<int64_t>(secs / 60)) + "m";
     return std::to_string(secs) + "s";
+}
+
+// What nats-server says when a stream asks for more replicas than there are JetStream servers
+// ("no suitable peers for placement", or "replicas > 1 not supported in non-clustered mode")
+// names neither the setting nor the fix; say both, with the servers this client knows of
+// (the configured URLs plus those the cluster announced).
+std::string replicas_hint(Link &link, natsStatus s, jsErrCode code, int64_t replicas) {
+    if (s == NATS_OK || replicas <= 1 ||
+        (code != JSClusterNoPeersErr && code != JSStreamReplicasNotSupportedErr))
+        return {};
+    int known = 1;
+    if (code == JSClusterNoPeersErr) {
+        auto nc = link.conn();
+        char **servers = nullptr;
+        int count = 0;
+        if (nc && natsConnection_GetServers(nc.get(), &servers, &count) == NATS_OK) {
+            known = count;
+            for (int i = 0; i < count; ++i) free(servers[i]);
+            free(servers);
+        }
+    }
+    std::string head = "jetstream.replicas = " + std::to_string(replicas) + " but ";
+    if (code == JSStreamReplicasNotSupportedErr)
+        return head + "nats-server is not clustered (replicas > 1 needs a JetStream cluster); "
+                      "set jetstream.replicas = 1 or point url at a cluster: ";
+    return head + "JetStream cannot place that many copies (the cluster has " +
+           std::to_string(known) + " servers that this client knows of); set "
+           "jetstream.replicas to at most the number of JetStream servers, or add servers: ";
 }
 
 struct StreamWanted {
@@ -61,7 +90,8 @@ void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
         code = static_cast<jsErrCode>(0);
         s = js_AddStream(&created, link.js(), &cfg, nullptr, &code);
         if (s != NATS_OK)
-            throw ProvisionError(js_error(s, code, "creating stream " + w.name),
+            throw ProvisionError(replicas_hint(link, s, code, w.replicas) +
+                                     js_error(s, code, "creating stream " + w.name),
                                  !transient(s, code));
         jsStreamInfo_Destroy(created);
         host.info("created stream " + w.name + " (subjects " + w.subject + ", " +
@@ -130,7 +160,8 @@ void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
     std::string what;
     for (const auto &c : changes) what += (what.empty() ? "" : ", ") + c;
     if (s != NATS_OK)
-        throw ProvisionError(js_error(s, code, "updating stream " + w.name + " (" + what + ")"),
+        throw ProvisionError(replicas_hint(link, s, code, w.replicas) +
+                                 js_error(s, code, "updating stream " + w.name + " (" + what + ")"),
                              !transient(s, code));
     jsStreamInfo_Destroy(updated);
     host.info("updated stream " + w.name + ": " + what);

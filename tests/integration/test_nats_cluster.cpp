@@ -8,6 +8,7 @@
 // once per Nats-Msg-Id, nothing pending, the DLQ empty, the outbox empty.
 #include "js_reader.hpp"
 #include "nats_cluster.hpp"
+#include "nats_server.hpp"
 #include "observer.hpp"
 #include "pg_cluster.hpp"
 #include "webhook_receiver.hpp"
@@ -387,6 +388,54 @@ actions = ["audit"]
     EXPECT_EQ(workers[1]->stop(), 0) << workers[1]->log();
     EXPECT_EQ(workers[2]->stop(), 0) << workers[2]->log();
     EXPECT_EQ(publisher.stop(), 0) << publisher.log();
+}
+
+// replicas = 5 on a three-member cluster: a startup error that says what is wrong and what to
+// do, not a cnats status or a retry loop.
+TEST_F(NatsClusterPipeline, more_replicas_than_cluster_members_is_a_clear_startup_error) {
+    fobs_test::TempDir dir("fobs-cluster-r5");
+    write_file(dir / "observer.toml", R"(
+[observer]
+metrics_listen = ""
+
+[transport]
+transport = "nats"
+[transport.nats]
+url         = ")" + cluster_->urls() + R"("
+stream_name = "cl_r5"
+[transport.nats.jetstream]
+replicas = 5
+
+[actions.audit]
+plugin = "log"
+
+[[pipelines]]
+name    = "orders"
+actions = ["audit"]
+)");
+    auto started = std::chrono::steady_clock::now();
+    auto [code, out] = run_command({observer_binary(), "run", "-c", (dir / "observer.toml").string(),
+                                    "--role", "worker"},
+                                   {}, 60s);
+    EXPECT_NE(code, 0) << out;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "retried instead of failing";
+    EXPECT_NE(out.find("jetstream.replicas = 5"), std::string::npos) << out;
+    EXPECT_NE(out.find("the cluster has 3 servers"), std::string::npos) << out;
+    JsReader js(cluster_->url(0));
+    EXPECT_EQ(js.count("cl_r5"), 0u);
+
+    // The same config against a single, unclustered server: replicas > 1 cannot work at all.
+    NatsServer single;
+    auto text = read_file(dir / "observer.toml");
+    text.replace(text.find(cluster_->urls()), cluster_->urls().size(), single.url());
+    write_file(dir / "observer.toml", text);
+    auto [code1, out1] = run_command({observer_binary(), "run", "-c", (dir / "observer.toml").string(),
+                                      "--role", "worker"},
+                                     {}, 60s);
+    EXPECT_NE(code1, 0) << out1;
+    EXPECT_NE(out1.find("jetstream.replicas = 5 but nats-server is not clustered"), std::string::npos)
+        << out1;
+    std::cerr << out1.substr(out1.find("startup failed")) << out.substr(out.find("startup failed"));
 }
 
 } // namespace
