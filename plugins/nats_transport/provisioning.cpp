@@ -48,6 +48,9 @@ std::string replicas_hint(Link &link, natsStatus s, jsErrCode code, int64_t repl
             for (int i = 0; i < count; ++i) free(servers[i]);
             free(servers);
         }
+        // With enough servers the placement failed for another reason (storage, tags): the
+        // server's own text says which.
+        if (replicas <= known) return {};
     }
     std::string head = "jetstream.replicas = " + std::to_string(replicas) + " but ";
     if (code == JSStreamReplicasNotSupportedErr)
