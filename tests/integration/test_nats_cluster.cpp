@@ -4,7 +4,8 @@
 // database and stream.
 //   - the STREAM LEADER is SIGKILLed mid-stream and restarted 10 s later;
 //   - the member the observer is connected to is SIGKILLed (the client must move on);
-// and in both: every event delivered (2xx), duplicates only with equal ids, every event stored
+//   - the CONSUMER LEADER is SIGKILLed mid-stream and restarted 10 s later;
+// and in each: every event delivered (2xx), duplicates only with equal ids, every event stored
 // once per Nats-Msg-Id, nothing pending, the DLQ empty, the outbox empty.
 #include "js_reader.hpp"
 #include "nats_cluster.hpp"
@@ -255,6 +256,20 @@ TEST_F(NatsClusterPipeline, stream_leader_sigkilled_mid_stream_loses_nothing) {
     run_through_node_loss("cl_leader", [&] {
         int leader = -1;
         eventually([&] { return (leader = cluster_->stream_leader("cl_leader")) >= 0; }, 10s);
+        return leader;
+    });
+}
+
+// The durable consumer has its own Raft group and leader (often another member than the
+// stream's): the fetch loop must carry on when it moves.
+TEST_F(NatsClusterPipeline, consumer_leader_sigkilled_mid_stream_fetch_loop_carries_on) {
+    run_through_node_loss("cl_cons", [&] {
+        int leader = -1;
+        eventually([&] { return (leader = cluster_->stream_leader("cl_cons", "cl_cons_worker")) >= 0; },
+                   10s);
+        if (leader >= 0)
+            std::cerr << "consumer leader " << cluster_->name(leader) << ", stream leader "
+                      << cluster_->name(std::max(0, cluster_->stream_leader("cl_cons"))) << "\n";
         return leader;
     });
 }
