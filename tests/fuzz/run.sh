@@ -19,6 +19,7 @@ fi
 seconds=$1
 shift
 build_dir=${FOBS_FUZZ_BUILD_DIR:-build-fuzz}
+[[ $build_dir == /* ]] || build_dir="$root/$build_dir"
 jobs=${FOBS_FUZZ_JOBS:-1}
 
 targets=("$@")
@@ -39,15 +40,15 @@ if [[ -z ${FOBS_FUZZ_NO_BUILD:-} ]]; then
   cmake --build "$build_dir" --target "${targets[@]}"
 fi
 
-artifacts="$root/$build_dir/fuzz-artifacts"
-logs="$root/$build_dir/fuzz-logs"
+artifacts="$build_dir/fuzz-artifacts"
+logs="$build_dir/fuzz-logs"
 mkdir -p "$artifacts" "$logs"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Runs one target; prints one summary line; returns non-zero on a finding.
 run_one() {
-  local t=$1 bin="$root/$build_dir/bin/$1"
+  local t=$1 bin="$build_dir/bin/$1"
   local corpus="$work/$t" log="$logs/$t.log" dict=()
   mkdir -p "$corpus" "$artifacts/$t"
   if [[ -d $here/corpus/$t ]]; then cp -R "$here/corpus/$t/." "$corpus/"; fi
