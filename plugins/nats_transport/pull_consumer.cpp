@@ -404,13 +404,27 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
                 if (outstanding.size() >= limit) continue;
                 batch = static_cast<int>(std::min<size_t>(batch, limit - outstanding.size()));
             }
-            // cnats 3.4.1 Fetch overflows its array when more than half of the batch is
-            // already pending from an earlier, timed-out pull request (NOTES.md): ask for at
-            // most what is pending then.
+            // cnats 3.4.1 Fetch(B) first takes up to B messages already queued in the
+            // subscription (count), asks the server for B - count more, then loops until it
+            // holds exactly B - count: when count > B / 2 it never does, and every further
+            // message (leftovers of earlier pull requests: requests cnats buffered while
+            // disconnected and flushed on reconnect, requests whose fetch timed out first) is
+            // written past its B-sized array (NOTES.md). Asking for at most what is pending is
+            // not enough: status replies (404/408/409) count as pending but are dropped, so
+            // fewer than B user messages are taken. Fetch(1) cannot overflow (count is 0 or 1),
+            // so anything queued is drained one message at a time, without a round trip; a
+            // full batch is asked for only when the queue is empty.
             int pending_msgs = 0, pending_bytes = 0;
-            if (natsSubscription_GetPending(sub, &pending_msgs, &pending_bytes) == NATS_OK &&
+            if (natsSubscription_GetPending(sub, &pending_msgs, &pending_bytes) != NATS_OK ||
                 pending_msgs > 0)
-                batch = std::min(batch, pending_msgs);
+                batch = 1;
+            // Pull requests sent while disconnected wait in cnats' reconnect buffer and are all
+            // answered at once after the reconnect, with nobody fetching: don't send any.
+            if (!link->connected()) {
+                std::unique_lock lk(mu);
+                cv.wait_for(lk, std::chrono::milliseconds(100), [&] { return !running.load(); });
+                continue;
+            }
             natsMsgList list{};
             jsErrCode code = static_cast<jsErrCode>(0);
             natsStatus s = natsSubscription_Fetch(&list, sub, batch, config.fetch_timeout_ms, &code);
