@@ -189,3 +189,8 @@ printf '  observer peak RSS (VmHWM)              %8.1f MiB (%.1f MiB when ready,
   "$(echo "$hwm_end / 1024" | bc -l)" "$(echo "$hwm_ready / 1024" | bc -l)"
 printf '  observer RSS, max of 0.5 s samples     %8.1f MiB\n' "$(echo "$rss_max / 1024" | bc -l)"
 echo "  WAL written by the cluster so far: $wal_bytes; slot confirmed past the transaction"
+# The RSS curve from the INSERT to the last message, in tenths of the run (max of each tenth):
+# flat after the warm-up means bounded.
+awk -v t0="$t0" -v t1="$t_end" '$1 >= t0 && $1 <= t1 { i = int(10 * ($1 - t0) / (t1 - t0)); if (i > 9) i = 9
+    if ($2 > m[i]) m[i] = $2 } END { printf "  observer RSS per tenth of the run, MiB:"
+    for (i = 0; i < 10; ++i) printf " %.1f", m[i] / 1024; print "" }' "$work/rss.txt"
