@@ -40,11 +40,6 @@ std::string qualified(std::string_view schema, std::string_view table) {
     return std::string(schema.empty() ? "pg_catalog" : schema) + "." + std::string(table);
 }
 
-std::string quote_table(const std::string &schema_dot_table) {
-    auto dot = schema_dot_table.find('.');
-    return quote_ident(schema_dot_table.substr(0, dot)) + "." + quote_ident(schema_dot_table.substr(dot + 1));
-}
-
 } // namespace
 
 // Records handed to the host and the transactions they belong to, in commit order. Only the
@@ -216,15 +211,7 @@ void CdcReader::set_reason(std::string why) {
     not_ready_reason_ = std::move(why);
 }
 
-void CdcReader::sleep_interruptibly(milliseconds d) {
-    auto deadline = steady_clock::now() + d;
-    while (!stopping_) {
-        auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-        if (left.count() <= 0) return;
-        pollfd p{waker_->fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) > 0) waker_->drain();
-    }
-}
+void CdcReader::sleep_interruptibly(milliseconds d) { waker_->sleep_for(d, stopping_); }
 
 json CdcReader::status() {
     json out{{"mode", "cdc"}, {"publication", config_.publication}, {"slot", slot_name()},
@@ -338,7 +325,7 @@ std::string CdcReader::ensure_publication(Connection &sql) {
         } else {
             ddl += " FOR TABLE ";
             for (size_t i = 0; i < config_.tables.size(); ++i)
-                ddl += (i ? ", " : "") + quote_table(config_.tables[i]);
+                ddl += (i ? ", " : "") + quote_qualified(config_.tables[i]);
         }
         if (!config_.create)
             return "publication \"" + config_.publication + "\" does not exist and create = false: run `" + ddl +
@@ -357,7 +344,7 @@ std::string CdcReader::ensure_publication(Connection &sql) {
     for (int i = 0; i < have.rows(); ++i) present.emplace(have.value(i, 0));
     for (const auto &t : config_.tables) {
         if (present.count(t)) continue;
-        std::string ddl = "ALTER PUBLICATION " + pub + " ADD TABLE " + quote_table(t);
+        std::string ddl = "ALTER PUBLICATION " + pub + " ADD TABLE " + quote_qualified(t);
         if (!config_.create)
             return "table " + t + " is not in publication \"" + config_.publication + "\" and create = false: run `" + ddl + "`";
         auto c = sql.exec(ddl);
@@ -589,7 +576,7 @@ std::string CdcReader::session(bool &was_streaming) {
         now = steady_clock::now();
         uint64_t pos = settle_position(s);
         if ((pos > s.flushed && now - s.last_status >= kPromptStatus) || now - s.last_status >= config_.status_interval) {
-            if (!send_status(s, false)) {
+            if (!send_status(s)) {
                 why = "cannot send standby status: " + s.repl->last_error();
                 break;
             }
@@ -634,11 +621,11 @@ std::string CdcReader::session(bool &was_streaming) {
                 in_flight = s.window->in_flight;
             }
             if (in_flight == 0 || steady_clock::now() >= deadline) break;
-            if (steady_clock::now() - s.last_status >= config_.status_interval) send_status(s, false);
+            if (steady_clock::now() - s.last_status >= config_.status_interval) send_status(s);
             std::unique_lock lk(s.window->mu);
             s.window->cv.wait_for(lk, milliseconds(20));
         }
-        send_status(s, false);
+        send_status(s);
     }
     {
         std::lock_guard wl(s.window->mu);
@@ -648,9 +635,8 @@ std::string CdcReader::session(bool &was_streaming) {
     return why.empty() ? "stopped" : why;
 }
 
-bool CdcReader::send_status(Session &s, bool reply_requested) {
+bool CdcReader::send_status(Session &s) {
     uint64_t pos = settle_position(s);
-    (void)reply_requested;
     if (!s.repl->write_copy(pgoutput::standby_status(pos, pos, pos, pgoutput::pg_now_us(), false))) return false;
     s.last_status = steady_clock::now();
     if (pos != s.flushed) {
@@ -756,7 +742,7 @@ std::string CdcReader::snapshot_table(Session &s, const std::string &table, uint
     const std::string schema = table.substr(0, dot), name = table.substr(dot + 1);
     auto pk = sql.exec("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                        "AND a.attnum = ANY (i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary",
-                       {quote_table(table)});
+                       {quote_qualified(table)});
     if (!pk.ok()) return "snapshot: cannot read the primary key of " + table + ": " + pk.error();
     std::unordered_set<std::string> keys;
     for (int i = 0; i < pk.rows(); ++i) keys.emplace(pk.value(i, 0));
@@ -768,7 +754,7 @@ std::string CdcReader::snapshot_table(Session &s, const std::string &table, uint
         std::lock_guard lk(status_mu_);
         snapshot_.table = table;
     }
-    auto declared = sql.exec("DECLARE fobs_snapshot NO SCROLL CURSOR FOR SELECT * FROM " + quote_table(table));
+    auto declared = sql.exec("DECLARE fobs_snapshot NO SCROLL CURSOR FOR SELECT * FROM " + quote_qualified(table));
     if (!declared.ok()) return "snapshot: cannot read " + table + ": " + declared.error();
     auto last_log = steady_clock::now();
     std::vector<SnapshotColumn> row;
@@ -827,7 +813,7 @@ bool CdcReader::handle_frame(Session &s, std::string_view frame, std::string &er
     }
     if (auto *k = std::get_if<pgoutput::Keepalive>(&f)) {
         s.idle_position = std::max(s.idle_position, k->wal_end);
-        if (k->reply_requested && !send_status(s, true)) {
+        if (k->reply_requested && !send_status(s)) {
             error = "cannot answer a keepalive: " + s.repl->last_error();
             return false;
         }

@@ -66,7 +66,7 @@ class CdcReader final : public Reader {
     static void add_record(Window &w, uint64_t tx_seq, std::string payload, int64_t txid);
     bool handle_frame(Session &s, std::string_view frame, std::string &error);
     bool handle_change(Session &s, std::string_view msg, std::string &error);
-    bool send_status(Session &s, bool reply_requested);
+    bool send_status(Session &s);
     uint64_t settle_position(Session &s);
     void sleep_interruptibly(std::chrono::milliseconds d);
     void set_reason(std::string why);

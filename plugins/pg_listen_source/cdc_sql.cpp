@@ -4,16 +4,9 @@
 
 namespace fraiseql_observer::pg_listen {
 
-namespace {
-std::string quote_table(const std::string &schema_dot_table) {
-    auto dot = schema_dot_table.find('.');
-    return quote_ident(schema_dot_table.substr(0, dot)) + "." + quote_ident(schema_dot_table.substr(dot + 1));
-}
-} // namespace
-
 std::string cdc_sql(const Config &c, std::string_view slot) {
     std::string tables;
-    for (const auto &t : c.tables) tables += (tables.empty() ? "" : ", ") + quote_table(t);
+    for (const auto &t : c.tables) tables += (tables.empty() ? "" : ", ") + quote_qualified(t);
     std::string out;
     out += "-- fraiseql-observer: logical replication (mode = \"cdc\") for publication \"" + c.publication +
            "\" and slot \"" + std::string(slot) + "\".\n";
@@ -34,7 +27,7 @@ std::string cdc_sql(const Config &c, std::string_view slot) {
     if (c.tables.empty()) {
         out += "--    ALTER TABLE <schema.table> REPLICA IDENTITY FULL;\n\n";
     } else {
-        for (const auto &t : c.tables) out += "--    ALTER TABLE " + quote_table(t) + " REPLICA IDENTITY FULL;\n";
+        for (const auto &t : c.tables) out += "--    ALTER TABLE " + quote_qualified(t) + " REPLICA IDENTITY FULL;\n";
         out += "\n";
     }
     out += "-- 5. The replication slot (the observer streams from it; it keeps WAL until the observer confirms):\n";

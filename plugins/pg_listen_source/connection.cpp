@@ -44,6 +44,16 @@ void Waker::drain() const noexcept {
     [[maybe_unused]] auto n = ::read(fd_, &v, sizeof(v));
 }
 
+void Waker::sleep_for(milliseconds d, const std::atomic<bool> &stopping) const noexcept {
+    auto deadline = steady_clock::now() + d;
+    while (!stopping) {
+        auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+        if (left.count() <= 0) return;
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) > 0) drain();
+    }
+}
+
 std::string describe_conninfo(const std::string &conninfo) {
     char *err = nullptr;
     PQconninfoOption *opts = PQconninfoParse(conninfo.c_str(), &err);
@@ -71,6 +81,11 @@ std::string quote_ident(std::string_view name) {
         out += c;
     }
     return out + "\"";
+}
+
+std::string quote_qualified(std::string_view t) {
+    auto dot = t.find('.');
+    return quote_ident(t.substr(0, dot)) + "." + quote_ident(t.substr(dot + 1));
 }
 
 Result::Result(PGresult *res) : res_(res) {

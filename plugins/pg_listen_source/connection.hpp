@@ -27,6 +27,8 @@ class Waker {
     void wake() const noexcept;
     void drain() const noexcept;
     int fd() const noexcept { return fd_; }
+    /// Sleeps up to `d`, returning early when `stopping` is set (and the waker fired).
+    void sleep_for(std::chrono::milliseconds d, const std::atomic<bool> &stopping) const noexcept;
 
   private:
     int fd_ = -1;
@@ -38,6 +40,8 @@ std::string describe_conninfo(const std::string &conninfo);
 
 /// Quotes an identifier the way PostgreSQL's quote_ident does (always quoted).
 std::string quote_ident(std::string_view name);
+/// "schema.table" -> "schema"."table" (each part quoted; config checks the shape).
+std::string quote_qualified(std::string_view schema_dot_table);
 
 /// A command's result: ok() or an error text. Owns the PGresult.
 class Result {

@@ -157,15 +157,7 @@ std::string NotifyReader::listen_all(Connection &conn) {
     return "";
 }
 
-void NotifyReader::sleep_interruptibly(milliseconds d) {
-    auto deadline = steady_clock::now() + d;
-    while (!stopping_) {
-        auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-        if (left.count() <= 0) return;
-        pollfd p{tracker_->waker.fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) > 0) tracker_->waker.drain();
-    }
-}
+void NotifyReader::sleep_interruptibly(milliseconds d) { tracker_->waker.sleep_for(d, stopping_); }
 
 void NotifyReader::emit(uint64_t key, std::shared_ptr<const std::string> payload,
                         std::shared_ptr<const std::string> channel, int64_t txid) {

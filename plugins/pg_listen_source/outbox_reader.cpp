@@ -177,15 +177,7 @@ json OutboxReader::status() {
     return out;
 }
 
-void OutboxReader::sleep_interruptibly(milliseconds d) {
-    auto deadline = steady_clock::now() + d;
-    while (!stopping_) {
-        auto left = until(deadline, steady_clock::now());
-        if (left.count() <= 0 || steady_clock::now() >= deadline) return;
-        pollfd p{window_->waker.fd(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left.count())) > 0) window_->waker.drain();
-    }
-}
+void OutboxReader::sleep_interruptibly(milliseconds d) { window_->waker.sleep_for(d, stopping_); }
 
 void OutboxReader::report_error(Connection &conn, const std::string &what, const std::string &error,
                                 const std::string &sqlstate) {
