@@ -1,5 +1,5 @@
 /*
- * fraiseql-observer plugin ABI, version 1.0 (C99).
+ * fraiseql-observer plugin ABI, version 1.1 (C99). Every 1.0 plugin loads unchanged.
  *
  * This header is the whole contract between the fraiseql-observer host and a plugin. Every
  * source, transport and action -- the shipped ones too -- is a shared library that exports one
@@ -12,8 +12,10 @@
  *  - Every struct starts with `uint32_t struct_size` (set to `sizeof` by whoever fills it in) and
  *    only ever grows at its end. A reader never touches a field that lies beyond the
  *    `struct_size` it was given; use FOBS_HAS_FIELD() for fields added after 1.0.
- *  - A plugin built for ABI major M, minor m loads into a host of major M, minor n >= m.
- *    Anything else is refused with a message naming both versions and the file.
+ *  - A plugin built for ABI major M, minor m loads into a host of major M, minor n >= m, or
+ *    (1.1) into an older host of minor n >= the entry's `min_host_minor`, where the host uses
+ *    only the fields it knows. Anything else is refused with a message naming both versions
+ *    and the file.
  *
  * Thread and lifetime tags used in the comments below:
  *  [main-thread]  called by the host's main (control) thread only, never concurrently with
@@ -38,7 +40,7 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------- */
 
 #define FOBS_ABI_MAJOR 1
-#define FOBS_ABI_MINOR 0
+#define FOBS_ABI_MINOR 1
 
 /* The one symbol a plugin library exports. */
 #define FOBS_ENTRY_SYMBOL "fobs_plugin_get_entry"
@@ -282,6 +284,86 @@ typedef struct fobs_consumer_options {
 typedef void (*fobs_write_fn)(void *closure, fobs_str chunk);
 
 /* ---------------------------------------------------------------------------------------- */
+/* Config key tables (ABI 1.1)                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The type of one config key. */
+typedef int32_t fobs_key_type;
+enum {
+    FOBS_KEY_STRING = 0,
+    FOBS_KEY_INTEGER = 1,     /* a TOML integer (a float such as 3.0 is refused) */
+    FOBS_KEY_NUMBER = 2,      /* integer or float */
+    FOBS_KEY_BOOLEAN = 3,
+    FOBS_KEY_STRING_LIST = 4, /* array of strings */
+    FOBS_KEY_INTEGER_LIST = 5,/* array of integers */
+    FOBS_KEY_STRING_MAP = 6   /* table whose values are all strings (e.g. HTTP headers) */
+};
+
+/* Flags of one config key. */
+enum {
+    FOBS_KEY_REQUIRED = 1u << 0, /* must be present */
+    FOBS_KEY_SECRET = 1u << 1    /* its value never appears in any output (logs, errors,
+                                    `validate`, `status`); STRING_MAP: every value is secret */
+};
+
+/* One key a component accepts. A component that publishes a table has the host check its
+ * config before `create`: every key present must be in the table (nested tables are written
+ * as dot paths, "jetstream.max_deliver"; the parent "jetstream" needs no entry of its own),
+ * have its type, lie in [min, max] when `has_range` (numbers, and each element of an
+ * INTEGER_LIST), be one of `choices` when given, and every REQUIRED key must be there. The errors carry file:line:col, also for array
+ * elements. The component still receives the whole config as JSON, defaults NOT filled in
+ * (it applies `default_json` itself; the host prints it in `plugins --describe`). */
+typedef struct fobs_config_key {
+    uint32_t struct_size;
+    const char *name;         /* dot path relative to the component's table */
+    fobs_key_type type;
+    uint32_t flags;           /* FOBS_KEY_REQUIRED | FOBS_KEY_SECRET */
+    const char *default_json; /* the default as JSON text ("5000", "\"nats\"", "[1,2]"), or
+                                 NULL when there is none */
+    int32_t has_range;        /* 1: numeric values (and INTEGER_LIST elements) must lie in
+                                 [min, max] */
+    double min;
+    double max;
+    const char *const *choices; /* STRING / STRING_LIST: NULL-terminated list of allowed
+                                   values, or NULL for any */
+    const char *help;         /* one line */
+} fobs_config_key;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Capabilities (ABI 1.1)                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Optional features a component offers are found by a versioned id ("fobs.status/1"), in
+ * the manner of CLAP's extensions: `get_capability(id)` returns a pointer to a static struct
+ * of functions (beginning with `struct_size`) or NULL when the component does not offer it.
+ * A new version of a capability is a new id; ids are never reused with another shape. The
+ * shapes of the shipped ids are documented with their #define below. */
+#define FOBS_CAP_STATUS "fobs.status/1"
+#define FOBS_CAP_DLQ "fobs.dlq/1"
+#define FOBS_CAP_SQL "fobs.sql/1"
+#define FOBS_CAP_LIMITS "fobs.limits/1"
+
+/* A capability whose request and answer are JSON objects: `request` [borrowed] is the
+ * request object, the answer is written through `write` (possibly in several chunks; an
+ * answer that reports progress writes one JSON object per line, the last one being the
+ * result). Returns FOBS_OK, FOBS_ERR with `err`, or FOBS_ERR_UNSUPPORTED for a request it
+ * does not know. [main-thread] */
+typedef struct fobs_json_capability {
+    uint32_t struct_size;
+    fobs_status (*call)(void *self, fobs_str request, fobs_write_fn write, void *closure,
+                        fobs_error *err);
+} fobs_json_capability;
+
+/* fobs.limits/1 [any-thread, after create]: what the host needs to know to size timeouts
+ * around this component, e.g. an action's longest single attempt. */
+typedef struct fobs_limits_capability {
+    uint32_t struct_size;
+    /* The longest one `execute` (or `publish`) attempt can take before the component itself
+     * gives up, in milliseconds; 0 when unbounded or unknown. */
+    uint64_t (*max_attempt_ms)(void *self);
+} fobs_limits_capability;
+
+/* ---------------------------------------------------------------------------------------- */
 /* Components                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -316,6 +398,17 @@ typedef void (*fobs_write_fn)(void *closure, fobs_str chunk);
     fobs_status (*admin)(void *self, fobs_str request, fobs_write_fn write, void *closure,     \
                          fobs_error *err)
 
+/* Fields every component descriptor gained in ABI 1.1, appended at its end (read them only
+ * when FOBS_HAS_FIELD says they are there; NULL/0 = not offered):
+ *  config_keys, config_key_count  the component's config key table (see fobs_config_key);
+ *                                 NULL: the component checks its JSON config itself.
+ *  get_capability [any-thread]    the capability struct for `id` (e.g. FOBS_CAP_STATUS), or
+ *                                 NULL. Static: the functions take the instance as `self`. */
+#define FOBS_COMPONENT_V11_FIELDS                                                              \
+    const fobs_config_key *config_keys;                                                        \
+    size_t config_key_count;                                                                   \
+    const void *(*get_capability)(const char *id)
+
 /* A source: turns changes into records. It runs its own threads between start and stop and
  * hands records to the host through `sink`, which `start` receives. */
 typedef struct fobs_source_desc {
@@ -328,6 +421,8 @@ typedef struct fobs_source_desc {
     int32_t (*ready)(void *self, fobs_error *why);
     fobs_status (*admin)(void *self, fobs_str request, fobs_write_fn write, void *closure,
                          fobs_error *err);
+    /* ABI 1.1 */
+    FOBS_COMPONENT_V11_FIELDS;
 } fobs_source_desc;
 
 /* A transport: a durable log between the publishing and the consuming half. */
@@ -346,6 +441,8 @@ typedef struct fobs_transport_desc {
     /* [main-thread] Stop fetching, wait (bounded) for delivered events to be completed, settle
      * them, and release the consumer. No `deliver` call happens after it returns. */
     void (*consumer_close)(void *self, void *consumer);
+    /* ABI 1.1 */
+    FOBS_COMPONENT_V11_FIELDS;
 } fobs_transport_desc;
 
 /* An action: does something with each consumed event. */
@@ -356,6 +453,8 @@ typedef struct fobs_action_desc {
      * said when), FAILED for permanent ones. May be called concurrently; may block to apply
      * back-pressure. */
     void (*execute)(void *self, const fobs_event *event, const fobs_completion *done);
+    /* ABI 1.1 */
+    FOBS_COMPONENT_V11_FIELDS;
 } fobs_action_desc;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -377,6 +476,18 @@ typedef struct fobs_plugin_entry {
     const fobs_source_desc *source;
     const fobs_transport_desc *transport;
     const fobs_action_desc *action;
+
+    /* ABI 1.1 (read only when FOBS_HAS_FIELD says they are there) */
+    /* The oldest host ABI minor (same major) this plugin works with: it uses no field or
+     * function added after that minor unless the host's `abi_minor` says it is there. A 1.0
+     * entry, which lacks the field, needs its own `abi_minor`. */
+    uint16_t min_host_minor;
+    /* [main-thread, optional] Called once after loading, before the first component is
+     * created, and once after the last component was destroyed, before unloading: for
+     * library-wide setup and teardown of client libraries. `init` failing refuses the
+     * plugin with its message. */
+    fobs_status (*init)(fobs_error *err);
+    void (*deinit)(void);
 } fobs_plugin_entry;
 
 /* Exported by every plugin library under this exact name (C linkage, default visibility).

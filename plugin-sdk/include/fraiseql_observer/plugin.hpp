@@ -558,7 +558,10 @@ template <class T> const fobs_source_desc *source_desc() noexcept {
                                            &start_source,
                                            &stop,
                                            &ready,
-                                           has_admin_v<T> ? &admin : nullptr};
+                                           has_admin_v<T> ? &admin : nullptr,
+                                           nullptr,
+                                           0,
+                                           nullptr};
         return &d;
     } else {
         return nullptr;
@@ -576,7 +579,10 @@ template <class T> const fobs_transport_desc *transport_desc() noexcept {
                                               has_admin_v<T> ? &admin : nullptr,
                                               &publish,
                                               &consumer_open,
-                                              &consumer_close};
+                                              &consumer_close,
+                                              nullptr,
+                                              0,
+                                              nullptr};
         return &d;
     } else {
         return nullptr;
@@ -592,7 +598,10 @@ template <class T> const fobs_action_desc *action_desc() noexcept {
                                            &stop,
                                            &ready,
                                            has_admin_v<T> ? &admin : nullptr,
-                                           &execute};
+                                           &execute,
+                                           nullptr,
+                                           0,
+                                           nullptr};
         return &d;
     } else {
         return nullptr;
@@ -632,6 +641,7 @@ fobs_plugin_entry make_entry(const char *name, const char *version,
     e.struct_size = sizeof(e);
     e.abi_major = FOBS_ABI_MAJOR;
     e.abi_minor = FOBS_ABI_MINOR;
+    e.min_host_minor = FOBS_ABI_MINOR;
     e.name = name;
     e.version = version;
     e.description = description;

@@ -13,6 +13,7 @@ extern "C" FOBS_EXPORT const fobs_plugin_entry *fobs_abi_h_check_entry(void);
 extern "C" FOBS_EXPORT const fobs_plugin_entry *fobs_abi_h_check_entry(void) {
     static const fobs_plugin_entry entry = {sizeof(fobs_plugin_entry), FOBS_ABI_MAJOR,
                                             FOBS_ABI_MINOR, "check", "1", nullptr, nullptr,
-                                            nullptr, nullptr};
-    return FOBS_HAS_FIELD(&entry, fobs_plugin_entry, action) ? &entry : nullptr;
+                                            nullptr, nullptr, FOBS_ABI_MINOR, nullptr,
+                                            nullptr};
+    return FOBS_HAS_FIELD(&entry, fobs_plugin_entry, deinit) ? &entry : nullptr;
 }
