@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -24,6 +25,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace fraiseql_observer::host {
 
@@ -52,9 +55,10 @@ Commands:
   validate  Check the config, load the plugins, let each plugin check its own config.
             Opens no connection. Exit 0 when valid, 2 with file:line:col and key when not.
   plugins   List the plugins found on the plugin search path (file, name, kind, version, ABI).
-  status    Per pipeline: stream messages/bytes, consumer pending / ack-pending / redelivered,
-            DLQ depth, outbox backlog (from the transports' and sources' admin operations).
-  dlq       Inspect, replay or purge dead-lettered events of a pipeline's transport.
+  status    Per pipeline, what its source and transport report about themselves (fobs.status/1:
+            e.g. stream and consumer counts, DLQ depth, outbox backlog, replication slot).
+  dlq       Inspect, replay or purge dead-lettered events of a pipeline's transport; replay --all
+            counts up done/total and the rate on a terminal, one progress line at a time otherwise.
   sql       Print the SQL that installs the outbox table, capture() trigger and emit() helper;
             with --mode cdc (or a config whose first source is in cdc mode), the publication,
             replica-identity and replication-slot SQL of the configured cdc source.
@@ -233,8 +237,20 @@ int cmd_run(const Args &a) {
                   http->port());
     }
 
+    // Between retries of a component whose start failed transiently, the stop signals are
+    // still heard: SIGTERM during a long wait for the database ends the run at once.
+    auto retry_wait = [&stop_signals](std::chrono::milliseconds pause) {
+        timespec ts{static_cast<time_t>(pause.count() / 1000),
+                    static_cast<long>(pause.count() % 1000) * 1000000L};
+        return sigtimedwait(&stop_signals, nullptr, &ts) < 0;
+    };
     try {
-        runtime.start();
+        if (!runtime.start(retry_wait)) {
+            log->info("stop signal received while starting; stopping");
+            runtime.stop(std::chrono::seconds(cfg.observer.shutdown_timeout_secs));
+            if (http) http->stop();
+            return 0;
+        }
     } catch (const std::exception &e) {
         log->error("startup failed: {}", e.what());
         runtime.stop(std::chrono::seconds(cfg.observer.shutdown_timeout_secs));
@@ -259,9 +275,11 @@ int cmd_validate(const Args &a) {
     PluginRegistry reg;
     reg.load_named(search_path(a, &cfg), cfg.plugin_names());
     report_problems(reg, nullptr);
+    std::vector<std::string> limit_warnings;
     {
         Runtime runtime(cfg, reg, services, lo.role); // create + destroy every instance
         runtime.build();
+        limit_warnings = runtime.limit_warnings();
     }
     // Components no pipeline (of this role) uses are checked too, and pointed out.
     std::vector<std::string> unused;
@@ -286,6 +304,7 @@ int cmd_validate(const Args &a) {
     std::cout << (cfg.file.empty() ? std::string("built-in defaults") : cfg.file) << ": OK\n";
     for (const auto &w : cfg.warnings) std::cout << "  warning: " << w << "\n";
     for (const auto &u : unused) std::cout << "  warning: [" << u << "] is declared but no pipeline uses it\n";
+    for (const auto &w : limit_warnings) std::cout << "  warning: " << w << "\n";
     for (const auto &p : cfg.pipelines) {
         std::cout << "  pipeline " << p.name << ": "
                   << (p.source ? "source " + *p.source : std::string("(no source)")) << " -> "
@@ -382,13 +401,34 @@ const PipelineConfig &pick_pipeline(const Config &cfg, const std::optional<std::
     return cfg.pipelines.front();
 }
 
-json admin_call(Instance *inst, const json &request) {
-    auto answer = inst->admin(request.dump());
-    if (!answer)
-        throw std::runtime_error(std::string(to_string(inst->kind())) + " '" + inst->name() +
-                                 "' (plugin " + inst->plugin().name + ") does not support '" +
-                                 request.value("op", std::string()) + "'");
-    json j = json::parse(*answer, nullptr, false);
+// Asks `inst` through capability `cap` (abi.h); a component that offers none of the 1.1
+// capabilities (a 1.0 plugin) is asked through its `admin` function with the 1.0 op name
+// instead. `on_chunk` sees the answer as it comes (progress lines). Throws when the component
+// offers neither, or answers with an error.
+std::string ask(Instance *inst, const char *cap, json request, const std::string &admin_op,
+                const std::function<void(std::string_view)> &on_chunk = {}) {
+    auto describe = [&] {
+        return std::string(to_string(inst->kind())) + " '" + inst->name() + "' (plugin " +
+               inst->plugin().name + ")";
+    };
+    if (inst->capability(cap)) {
+        auto answer = inst->call_json(cap, request.dump(), on_chunk);
+        if (!answer)
+            throw std::runtime_error(describe() + " does not support this " + cap + " request");
+        return *answer;
+    }
+    if (inst->has_admin()) {
+        request["op"] = admin_op;
+        if (auto answer = inst->admin(request.dump())) {
+            if (on_chunk) on_chunk(*answer);
+            return *answer;
+        }
+    }
+    throw std::runtime_error(describe() + " does not offer " + cap);
+}
+
+json parse_answer(const std::string &text) {
+    json j = json::parse(text, nullptr, false);
     if (j.is_discarded()) throw std::runtime_error("plugin answered with invalid JSON");
     return j;
 }
@@ -423,6 +463,99 @@ std::string num(const json &j, const char *key) {
     return j[key].dump();
 }
 
+std::string scalar_text(const json &v) {
+    if (v.is_null()) return "-";
+    if (v.is_string()) return v.get<std::string>();
+    return v.dump();
+}
+
+// A 1.0 component's status answer has no `sections`: its members are shown as they are —
+// scalars in one section, each object member as a section of its own (nested members with
+// dotted keys), each array of objects as a table.
+json sections_of_plain_answer(const json &answer) {
+    json sections = json::array();
+    if (!answer.is_object()) return sections;
+    json top = {{"title", "status"}, {"rows", json::array()}};
+    std::function<void(json &, const std::string &, const json &)> flatten =
+        [&](json &rows, const std::string &prefix, const json &obj) {
+            for (const auto &[k, v] : obj.items()) {
+                if (v.is_object()) flatten(rows, prefix + k + ".", v);
+                else if (!v.is_array()) rows.push_back(json::array({prefix + k, v}));
+                else if (std::all_of(v.begin(), v.end(), [](const json &e) { return !e.is_structured(); }))
+                    rows.push_back(json::array({prefix + k, v.dump()}));
+            }
+        };
+    for (const auto &[k, v] : answer.items()) {
+        if (v.is_object()) {
+            json sec = {{"title", k}, {"rows", json::array()}};
+            flatten(sec["rows"], "", v);
+            sections.push_back(sec);
+        } else if (v.is_array() && !v.empty() && v.front().is_object()) {
+            json table = {{"title", k}, {"columns", json::array()}, {"rows", json::array()}};
+            for (const auto &e : v)
+                for (const auto &[ck, cv] : e.items())
+                    if (!cv.is_structured() && std::find(table["columns"].begin(), table["columns"].end(), ck) == table["columns"].end())
+                        table["columns"].push_back(ck);
+            for (const auto &e : v) {
+                json row = json::array();
+                for (const auto &c : table["columns"]) row.push_back(e.value(c.get<std::string>(), json()));
+                table["rows"].push_back(row);
+            }
+            sections.push_back({{"title", k}, {"rows", json::array()}, {"tables", json::array({table})}});
+        } else if (!v.is_structured() || v.is_array()) {
+            flatten(top["rows"], "", json{{k, v}});
+        }
+    }
+    if (!top["rows"].empty()) sections.insert(sections.begin(), top);
+    return sections;
+}
+
+// Prints one component's fobs.status/1 answer (abi.h): the component line with its summary,
+// then per section "title name key=value ...", then its tables. Knows no plugin.
+void print_status(const char *kind, const std::string &name, const json &answer, const std::string &error) {
+    if (!error.empty()) {
+        std::printf("  %-10s %-26s %s\n", kind, name.c_str(), error.c_str());
+        return;
+    }
+    std::printf("  %-10s %-26s %s\n", kind, name.c_str(),
+                answer.is_object() && answer.contains("summary") ? scalar_text(answer["summary"]).c_str() : "");
+    const json sections = answer.is_object() && answer.contains("sections") && answer["sections"].is_array()
+                              ? answer["sections"]
+                              : sections_of_plain_answer(answer);
+    for (const auto &sec : sections) {
+        if (!sec.is_object()) continue;
+        std::string line;
+        for (const auto &row : sec.value("rows", json::array()))
+            if (row.is_array() && row.size() == 2)
+                line += (line.empty() ? "" : " ") + scalar_text(row[0]) + "=" + scalar_text(row[1]);
+        std::printf("  %-10s %-26s %s\n", scalar_text(sec.value("title", json("-"))).c_str(),
+                    sec.contains("name") ? scalar_text(sec["name"]).c_str() : "", line.c_str());
+        for (const auto &table : sec.value("tables", json::array())) {
+            if (!table.is_object()) continue;
+            const json cols = table.value("columns", json::array());
+            std::vector<std::vector<std::string>> cells;
+            std::vector<size_t> width(cols.size(), 0);
+            cells.emplace_back();
+            for (size_t i = 0; i < cols.size(); ++i) cells.back().push_back(scalar_text(cols[i]));
+            for (const auto &r : table.value("rows", json::array())) {
+                cells.emplace_back();
+                for (size_t i = 0; i < cols.size(); ++i)
+                    cells.back().push_back(r.is_array() && i < r.size() ? scalar_text(r[i]) : "-");
+            }
+            for (const auto &r : cells)
+                for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+            std::printf("    %s:\n", scalar_text(table.value("title", json(""))).c_str());
+            for (const auto &r : cells) {
+                std::string text = "      ";
+                for (size_t i = 0; i < r.size(); ++i)
+                    text += r[i] + std::string(width[i] - r[i].size() + 2, ' ');
+                while (!text.empty() && text.back() == ' ') text.pop_back();
+                std::printf("%s\n", text.c_str());
+            }
+        }
+    }
+}
+
 int cmd_status(const Args &a) {
     auto ctx = admin_context(a);
     json out = {{"pipelines", json::array()}};
@@ -430,8 +563,8 @@ int cmd_status(const Args &a) {
         json entry = {{"name", p.name}, {"transport", p.transport}, {"consumer", p.consumer}};
         try {
             auto *t = ctx->get(ComponentKind::transport, p.transport, true);
-            entry["transport_status"] =
-                admin_call(t, {{"op", "status"}, {"consumer", p.actions.empty() ? "" : p.consumer}});
+            entry["transport_status"] = parse_answer(
+                ask(t, FOBS_CAP_STATUS, {{"consumer", p.actions.empty() ? "" : p.consumer}}, "status"));
         } catch (const std::exception &e) {
             entry["transport_error"] = e.what();
         }
@@ -439,7 +572,8 @@ int cmd_status(const Args &a) {
             entry["source"] = *p.source;
             try {
                 auto *s = ctx->get(ComponentKind::source, *p.source, false);
-                if (s->has_admin()) entry["source_status"] = admin_call(s, {{"op", "status"}});
+                if (s->capability(FOBS_CAP_STATUS) || s->has_admin())
+                    entry["source_status"] = parse_answer(ask(s, FOBS_CAP_STATUS, json::object(), "status"));
             } catch (const std::exception &e) {
                 entry["source_error"] = e.what();
             }
@@ -452,96 +586,87 @@ int cmd_status(const Args &a) {
         return 0;
     }
     escape_strings(out);
-    // A readable table. Transports answer in their own shapes; the common fields are read
-    // with fallbacks (nats: nested stream/consumer/dlq objects; memory: flat counts).
-    auto field = [](const json &obj, std::initializer_list<const char *> keys) -> std::string {
-        if (!obj.is_object()) return "-";
-        for (const char *k : keys)
-            if (obj.contains(k) && !obj[k].is_null())
-                return obj[k].is_string() ? obj[k].get<std::string>() : obj[k].dump();
-        return "-";
-    };
     for (const auto &e : out["pipelines"]) {
         std::printf("pipeline %s\n", e["name"].get<std::string>().c_str());
-        if (e.contains("source")) {
-            const json s = e.value("source_status", json::object());
-            std::printf("  %-10s %-26s connected=%s backlog=%s rejected=%s%s\n", "source",
-                        e["source"].get<std::string>().c_str(), field(s, {"connected"}).c_str(),
-                        field(s, {"outbox_backlog", "backlog"}).c_str(),
-                        field(s, {"rejected"}).c_str(),
-                        e.contains("source_error")
-                            ? ("  (" + e["source_error"].get<std::string>() + ")").c_str()
-                            : "");
-            // Sources with a replication slot (cdc) add its state: the fields are the source's
-            // own status answer, shown when present.
-            if (s.contains("slot") && s["slot"].is_string())
-                std::printf("  %-10s %-26s lag_bytes=%s wal_status=%s confirmed=%s\n", "slot",
-                            s["slot"].get<std::string>().c_str(), field(s, {"lag_bytes"}).c_str(),
-                            field(s, {"wal_status"}).c_str(), field(s, {"confirmed_lsn"}).c_str());
-            if (s.contains("snapshot") && s["snapshot"].is_object())
-                std::printf("  %-10s %-26s rows=%s of ~%s eta_secs=%s\n", "snapshot",
-                            field(s["snapshot"], {"state"}).c_str(), field(s["snapshot"], {"rows_done"}).c_str(),
-                            field(s["snapshot"], {"rows_estimated"}).c_str(), field(s["snapshot"], {"eta_secs"}).c_str());
-        }
-        if (e.contains("transport_error")) {
-            std::printf("  %-10s %-26s %s\n", "transport", e["transport"].get<std::string>().c_str(),
-                        e["transport_error"].get<std::string>().c_str());
-            continue;
-        }
-        const json &t = e["transport_status"];
-        std::printf("  %-10s %-26s %s\n", "transport", e["transport"].get<std::string>().c_str(),
-                    field(t, {"connection", "transport"}).c_str());
-        const json stream = t.contains("stream") ? t["stream"] : t;
-        std::printf("  %-10s %-26s messages=%s bytes=%s\n", "stream",
-                    field(stream, {"name"}) == "-" ? "" : field(stream, {"name"}).c_str(),
-                    field(stream, {"messages"}).c_str(), field(stream, {"bytes"}).c_str());
-        if (!e["consumer"].get<std::string>().empty() && e.contains("transport_status")) {
-            const json c = t.value("consumer", json());
-            if (c.is_object())
-                std::printf("  %-10s %-26s pending=%s ack_pending=%s redelivered=%s\n", "consumer",
-                            e["consumer"].get<std::string>().c_str(),
-                            field(c, {"num_pending", "pending"}).c_str(),
-                            field(c, {"num_ack_pending", "ack_pending"}).c_str(),
-                            field(c, {"num_redelivered", "redelivered"}).c_str());
-            else
-                std::printf("  %-10s %-26s (not created yet)\n", "consumer",
-                            e["consumer"].get<std::string>().c_str());
-        }
-        const json d = t.value("dlq", json::object());
-        std::printf("  %-10s %-26s depth=%s\n", "dlq",
-                    field(d, {"name"}) == "-" ? "" : field(d, {"name"}).c_str(),
-                    field(d, {"depth"}) != "-" ? field(d, {"depth"}).c_str()
-                                               : field(t, {"dlq_depth"}).c_str());
+        if (e.contains("source"))
+            print_status("source", e["source"].get<std::string>(), e.value("source_status", json()),
+                         e.value("source_error", std::string()));
+        print_status("transport", e["transport"].get<std::string>(), e.value("transport_status", json()),
+                     e.value("transport_error", std::string()));
     }
+    std::fflush(stdout);
     return 0;
 }
+
+// `dlq replay --all` may take long: on a terminal a line that counts up (done/total, rate),
+// otherwise one plain line per progress report, for logs and scripts.
+class ReplayProgress {
+  public:
+    explicit ReplayProgress(bool json_lines)
+        : tty_(!json_lines && isatty(STDOUT_FILENO)), json_(json_lines), started_(std::chrono::steady_clock::now()) {}
+    void chunk(std::string_view c) {
+        buffer_.append(c);
+        for (size_t nl; (nl = buffer_.find('\n')) != std::string::npos; buffer_.erase(0, nl + 1)) {
+            json line = json::parse(buffer_.substr(0, nl), nullptr, false);
+            if (line.is_object() && line.contains("progress")) show(line);
+        }
+    }
+    void finish() {
+        if (tty_ && shown_) std::printf("\n");
+        std::fflush(stdout);
+    }
+
+  private:
+    void show(const json &line) {
+        if (json_) {
+            std::printf("%s\n", line.dump().c_str());
+            std::fflush(stdout);
+            return;
+        }
+        const json &pr = line["progress"];
+        uint64_t done = pr.value("done", uint64_t{0}), total = pr.value("total", uint64_t{0});
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+        if (tty_) std::printf("\rreplayed %llu/%llu (%.0f/s)   ", static_cast<unsigned long long>(done),
+                              static_cast<unsigned long long>(total), rate);
+        else std::printf("progress %llu/%llu %.0f/s\n", static_cast<unsigned long long>(done),
+                         static_cast<unsigned long long>(total), rate);
+        std::fflush(stdout);
+        shown_ = true;
+    }
+    bool tty_, json_, shown_ = false;
+    std::chrono::steady_clock::time_point started_;
+    std::string buffer_;
+};
 
 int cmd_dlq(const Args &a) {
     if (a.positional.empty()) throw UsageError("dlq needs a subcommand: list, show, replay or purge");
     const std::string &sub = a.positional[0];
-    auto ctx = admin_context(a);
-    const PipelineConfig &p = pick_pipeline(ctx->cfg, a.pipeline);
-    auto *t = ctx->get(ComponentKind::transport, p.transport, true);
-    json req;
+    json req = {{"op", sub}};
     if (sub == "list") {
-        req = {{"op", "dlq_list"}, {"limit", a.limit.value_or(100)}};
+        req["limit"] = a.limit.value_or(100);
     } else if (sub == "show") {
         if (!a.seq) throw UsageError("dlq show needs --seq N");
-        req = {{"op", "dlq_show"}, {"seq", *a.seq}};
-    } else if (sub == "replay") {
-        if (!a.seq && !a.all) throw UsageError("dlq replay needs --seq N or --all");
-        req = {{"op", "dlq_replay"}};
-        if (a.seq) req["seq"] = *a.seq;
-        else req["all"] = true;
-    } else if (sub == "purge") {
-        if (!a.seq && !a.all) throw UsageError("dlq purge needs --seq N or --all");
-        req = {{"op", "dlq_purge"}};
+        req["seq"] = *a.seq;
+    } else if (sub == "replay" || sub == "purge") {
+        if (!a.seq && !a.all) throw UsageError("dlq " + sub + " needs --seq N or --all");
         if (a.seq) req["seq"] = *a.seq;
         else req["all"] = true;
     } else {
         throw UsageError("unknown dlq subcommand \"" + sub + "\" (list, show, replay, purge)");
     }
-    json ans = admin_call(t, req);
+    auto ctx = admin_context(a);
+    const PipelineConfig &p = pick_pipeline(ctx->cfg, a.pipeline);
+    auto *t = ctx->get(ComponentKind::transport, p.transport, true);
+    ReplayProgress progress(a.json);
+    std::string text = ask(t, FOBS_CAP_DLQ, req, "dlq_" + sub, [&](std::string_view c) {
+        if (sub == "replay") progress.chunk(c);
+    });
+    progress.finish();
+    // A line-oriented answer ends with its result.
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    if (auto nl = text.rfind('\n'); nl != std::string::npos) text.erase(0, nl + 1);
+    json ans = parse_answer(text);
     redact_strings(ans, {"reason", "error", "last_error"});
     if (a.json || sub != "list" || !ans.contains("entries")) {
         std::cout << ans.dump(2) << "\n";
@@ -549,57 +674,60 @@ int cmd_dlq(const Args &a) {
     }
     if (ans["entries"].empty()) std::cout << "DLQ is empty\n";
     for (const auto &e : ans["entries"]) {
-        auto text = [&](const char *key, const char *absent) {
+        auto text_of = [&](const char *key, const char *absent) {
             return escape_log_text(e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : absent);
         };
-        std::cout << "seq " << num(e, "seq") << "  id " << text("id", "-") << "  " << text("subject", "")
-                  << "  deliveries " << num(e, "delivery_count") << "  action " << text("action", "-")
-                  << "\n    reason: " << text("reason", "") << "\n";
+        std::cout << "seq " << num(e, "seq") << "  id " << text_of("id", "-") << "  " << text_of("subject", "")
+                  << "  deliveries " << num(e, "delivery_count") << "  action " << text_of("action", "-")
+                  << "\n    reason: " << text_of("reason", "") << "\n";
     }
     return 0;
 }
 
 int cmd_sql(const Args &a) {
-    // The SQL belongs to the source plugin that implements the outbox (the host knows no plugin
-    // by name): ask every source plugin that offers admin operations for op "sql".
-    std::optional<Config> cfg;
-    if (resolve_config_path(a.config, process_env())) cfg = load(a, load_options(a));
-    Services services(LogSettings{"error", "text"});
-    PluginRegistry reg;
-    reg.discover(search_path(a, cfg ? &*cfg : nullptr));
+    // The SQL belongs to the configured source that serves the mode (fobs.sql/1); only the
+    // source plugins the config names are loaded, and their instances are created, never
+    // started, so nothing connects.
     if (a.mode && *a.mode != "outbox" && *a.mode != "cdc")
         throw UsageError("--mode must be outbox or cdc (got \"" + *a.mode + "\")");
-    json req = {{"op", "sql"}, {"schema", a.schema.value_or("fraiseql_observer")}};
+    LoadOptions lo = load_options(a);
+    // Without a config file the built-in source is used; printing SQL needs no database, so
+    // an unset $DATABASE_URL is not an error here.
+    EnvLookup env = lo.env;
+    lo.env = [env](const std::string &name) -> std::optional<std::string> {
+        auto v = env(name);
+        if (!v && name == "DATABASE_URL") return std::string("postgresql:///sql-only-never-connected");
+        return v;
+    };
+    Config cfg = load(a, lo);
+    Services services(LogSettings{"error", "text"});
+    PluginRegistry reg;
+    std::vector<std::string> names;
+    for (const auto &s : cfg.sources) names.push_back(s.plugin);
+    reg.load_named(search_path(a, &cfg), names);
+    json req = json::object(); // without mode/schema: the source's configured ones
+    if (a.schema) req["schema"] = *a.schema;
     if (a.mode) req["mode"] = *a.mode;
     std::vector<std::string> tried;
-    auto try_instance = [&](std::unique_ptr<Instance> inst) -> bool {
-        if (!inst || !inst->has_admin()) return false;
-        auto ans = admin_call(inst.get(), req);
-        if (!ans.contains("sql")) return false;
-        std::cout << ans["sql"].get<std::string>();
-        return true;
-    };
-    if (cfg) {
-        for (const auto &s : cfg->sources) {
-            try {
-                if (try_instance(make_instance(s, ComponentKind::source, reg, services, s.name)))
-                    return 0;
-            } catch (const std::exception &e) {
-                tried.push_back(s.name + ": " + e.what());
-            }
-        }
-    }
-    for (const auto &p : reg.plugins()) {
-        if (!p->source || !p->source->admin) continue;
-        // A throw-away instance that never starts, so it never connects.
-        InstanceSpec spec{"sql", "sql", json{{"conninfo", "postgresql:///unused"}, {"mode", a.mode.value_or("outbox")}}.dump()};
+    for (const auto &s : cfg.sources) {
         try {
-            if (try_instance(std::make_unique<SourceInstance>(p, spec, services))) return 0;
+            auto inst = make_instance(s, ComponentKind::source, reg, services, s.name);
+            if (!inst->capability(FOBS_CAP_SQL) && !inst->has_admin()) {
+                tried.push_back(s.name + ": offers no " FOBS_CAP_SQL);
+                continue;
+            }
+            json ans = parse_answer(ask(inst.get(), FOBS_CAP_SQL, req, "sql"));
+            if (!ans.contains("sql") || !ans["sql"].is_string()) {
+                tried.push_back(s.name + ": answered without \"sql\"");
+                continue;
+            }
+            std::cout << ans["sql"].get<std::string>();
+            return 0;
         } catch (const std::exception &e) {
-            tried.push_back(p->name + ": " + e.what());
+            tried.push_back(s.name + ": " + e.what());
         }
     }
-    std::string msg = std::string("no source plugin offers the ") + (a.mode == std::string("cdc") ? "cdc" : "outbox") + " SQL";
+    std::string msg = std::string("no configured source offers the ") + a.mode.value_or("setup") + " SQL";
     for (const auto &t : tried) msg += "\n  " + t;
     throw std::runtime_error(msg);
 }

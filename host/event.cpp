@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 namespace fraiseql_observer::host {
@@ -243,23 +244,12 @@ std::string too_long(std::string_view what, std::string_view value, size_t limit
            ": \"" + excerpt(value) + "\"";
 }
 
-} // namespace
-
-std::variant<EventData, Rejection> normalize_event(std::string_view payload,
-                                                   std::string_view source_name, int64_t txid,
-                                                   uint64_t now_ns) {
-    if (!json_valid(payload))
-        return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
-    const std::string_view raw_payload = payload; // what a derived id hashes
-    if (payload.substr(0, 3) == "\xEF\xBB\xBF") payload.remove_prefix(3); // a UTF-8 byte order mark
-    size_t i = skip_ws(payload, 0);
-    if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
-
-    // Top-level members in the producer's order; a repeated key keeps its first place and its
-    // last value (as a JSON tree would).
+// Top-level members of the valid JSON object starting at payload[open] ('{') in the producer's
+// order; a repeated key keeps its first place and its last value (as a JSON tree would).
+std::vector<Member> scan_members(std::string_view payload, size_t open) {
     std::vector<Member> members;
     members.reserve(12);
-    for (i = skip_ws(payload, i + 1); payload[i] != '}';) {
+    for (size_t i = skip_ws(payload, open + 1); payload[i] != '}';) {
         size_t key_end = skip_string(payload, i);
         Member m;
         m.key_json = payload.substr(i, key_end - i);
@@ -273,6 +263,47 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
         i = skip_ws(payload, value_end);
         if (payload[i] == ',') i = skip_ws(payload, i + 1);
     }
+    return members;
+}
+
+} // namespace
+
+std::variant<EventData, Rejection> decode_event_body(std::string_view body) {
+    if (!json_valid(body)) return Rejection{"event body is not valid JSON: \"" + excerpt(body) + "\""};
+    size_t i = skip_ws(body, 0);
+    if (body[i] != '{') return Rejection{"event body is not a JSON object"};
+    std::vector<Member> members = scan_members(body, i);
+    EventData ev;
+    auto text = [&](std::string_view name, std::string &out, bool required) -> std::optional<Rejection> {
+        for (const auto &m : members) {
+            if (m.key != name) continue;
+            if (m.value == "null" && !required) return std::nullopt;
+            if (!decode_string(m.value, out)) return Rejection{std::string(name) + " is not a string"};
+            return std::nullopt;
+        }
+        if (required) return Rejection{"event body has no " + std::string(name)};
+        return std::nullopt;
+    };
+    for (auto [name, out, required] :
+         {std::tuple{"id", &ev.id, true}, std::tuple{"entity_type", &ev.entity_type, true},
+          std::tuple{"operation", &ev.operation, true}, std::tuple{"entity_id", &ev.entity_id, true},
+          std::tuple{"source", &ev.source, false}})
+        if (auto r = text(name, *out, required)) return *r;
+    return ev; // the body itself is not copied: the caller has it
+
+}
+
+std::variant<EventData, Rejection> normalize_event(std::string_view payload,
+                                                   std::string_view source_name, int64_t txid,
+                                                   uint64_t now_ns) {
+    if (!json_valid(payload))
+        return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
+    const std::string_view raw_payload = payload; // what a derived id hashes
+    if (payload.substr(0, 3) == "\xEF\xBB\xBF") payload.remove_prefix(3); // a UTF-8 byte order mark
+    size_t i = skip_ws(payload, 0);
+    if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
+
+    std::vector<Member> members = scan_members(payload, i);
 
     EventData ev;
     auto field = [&](std::string_view name, std::string_view alias = {}) -> std::string_view {

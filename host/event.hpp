@@ -38,6 +38,11 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
                                                    std::string_view source_name, int64_t txid,
                                                    uint64_t now_realtime_ns);
 
+/// The fields of a canonical event body (what normalize_event made, as a transport stored
+/// it): id, entity_type, operation, entity_id (strings, required) and source (optional);
+/// `body` stays empty (the caller has it). A Rejection says what is missing. Never throws.
+std::variant<EventData, Rejection> decode_event_body(std::string_view body);
+
 /// True when `s` is a valid NATS subject token: non-empty, no '.', '*', '>', whitespace or
 /// control characters (C0, DEL, and C1 as UTF-8). Length is checked by normalize_event.
 bool valid_subject_token(std::string_view s);

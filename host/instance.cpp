@@ -1,5 +1,6 @@
 #include "instance.hpp"
 
+#include "event.hpp"
 #include "services.hpp"
 
 #include <spdlog/logger.h>
@@ -91,6 +92,11 @@ constexpr size_t k_record_v1_0_size = offsetof(fobs_source_record, channel) + si
 
 // ---------------------------------------------------------------------------------------
 // Host services for one instance
+
+// The host's one reader of canonical event bodies (event.cpp), offered to transports.
+fobs_status svc_decode_event(const fobs_host *h, fobs_str body,
+                             void (*fn)(void *closure, const fobs_event *event), void *closure,
+                             fobs_error *err);
 
 struct Instance::HostBlock {
     fobs_host host{};
@@ -198,6 +204,7 @@ struct Fns {
     void (*stop)(void *) = nullptr;
     int32_t (*ready)(void *, fobs_error *) = nullptr;
     fobs_status (*admin)(void *, fobs_str, fobs_write_fn, void *, fobs_error *) = nullptr;
+    const void *(*get_capability)(const char *) = nullptr;
 };
 
 template <class D> Fns fns_of(const D *d) {
@@ -207,6 +214,7 @@ template <class D> Fns fns_of(const D *d) {
     f.stop = d->stop;
     if (FOBS_HAS_FIELD(d, D, ready)) f.ready = d->ready;
     if (FOBS_HAS_FIELD(d, D, admin)) f.admin = d->admin;
+    if (FOBS_HAS_FIELD(d, D, get_capability)) f.get_capability = d->get_capability;
     return f;
 }
 
@@ -251,6 +259,7 @@ Instance::Instance(std::shared_ptr<LoadedPlugin> plugin, ComponentKind kind,
     h.metric_add = &svc_metric_add;
     h.metric_set = &svc_metric_set;
     h.metric_observe = &svc_metric_observe;
+    h.decode_event = &svc_decode_event;
 }
 
 void Instance::create_instance() {
@@ -301,10 +310,78 @@ std::optional<std::string> Instance::admin(const std::string &request_json) cons
     e.raise("admin request failed");
 }
 
+const void *Instance::capability(const char *id) const {
+    auto f = fns(*plugin_, kind_);
+    if (!f.get_capability || !id) return nullptr;
+    try {
+        return f.get_capability(id);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+std::optional<std::string>
+Instance::call_json(const char *id, const std::string &request_json,
+                    const std::function<void(std::string_view)> &on_chunk) const {
+    auto *cap = static_cast<const fobs_json_capability *>(capability(id));
+    if (!cap || !FOBS_HAS_FIELD(cap, fobs_json_capability, call) || !cap->call) return std::nullopt;
+    struct Sink {
+        std::string answer;
+        const std::function<void(std::string_view)> *on_chunk;
+    } sink{{}, &on_chunk};
+    ErrorBuffers e;
+    fobs_status st = cap->call(
+        self_, str(request_json),
+        [](void *closure, fobs_str chunk) {
+            auto *s = static_cast<Sink *>(closure);
+            try {
+                s->answer.append(chunk.data, chunk.size);
+                if (*s->on_chunk) (*s->on_chunk)(view(chunk));
+            } catch (...) {
+            }
+        },
+        &sink, &e.err);
+    if (st == FOBS_OK) return std::move(sink.answer);
+    if (st == FOBS_ERR_UNSUPPORTED) return std::nullopt;
+    e.raise(std::string(id) + " request failed");
+}
+
+uint64_t Instance::max_attempt_ms() const {
+    auto *cap = static_cast<const fobs_limits_capability *>(capability(FOBS_CAP_LIMITS));
+    if (!cap || !FOBS_HAS_FIELD(cap, fobs_limits_capability, max_attempt_ms) || !cap->max_attempt_ms)
+        return 0;
+    return cap->max_attempt_ms(self_);
+}
+
+uint64_t Instance::redelivery_after_ms() const {
+    auto *cap = static_cast<const fobs_limits_capability *>(capability(FOBS_CAP_LIMITS));
+    if (!cap || !FOBS_HAS_FIELD(cap, fobs_limits_capability, redelivery_after_ms) ||
+        !cap->redelivery_after_ms)
+        return 0;
+    return cap->redelivery_after_ms(self_);
+}
+
 void Instance::stop() {
     if (!self_ || !started_ || stopped_) return;
     stopped_ = true;
     fns(*plugin_, kind_).stop(self_);
+}
+
+fobs_status svc_decode_event(const fobs_host *, fobs_str body,
+                             void (*fn)(void *closure, const fobs_event *event), void *closure,
+                             fobs_error *err) {
+    try {
+        auto r = decode_event_body(view(body));
+        if (auto *rej = std::get_if<Rejection>(&r))
+            return sdk::detail::report(err, rej->reason, {}, false, FOBS_ERR);
+        EventData &ev = std::get<EventData>(r);
+        fobs_event e = ev.view();
+        e.body = body;
+        if (fn) fn(closure, &e);
+        return FOBS_OK;
+    } catch (...) {
+        return sdk::detail::report(err, "the host could not decode the event body", {}, false, FOBS_ERR);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -375,9 +452,14 @@ struct TransportInstance::Consumer::State {
     void *transport = nullptr;
     void *handle = nullptr;
     bool closed = false;
+    int32_t filters_applied = 0;
 };
 
 TransportInstance::Consumer::~Consumer() { close(); }
+
+bool TransportInstance::Consumer::filters_applied() const {
+    return state_ && state_->filters_applied == 1;
+}
 
 void TransportInstance::Consumer::close() {
     if (!state_ || state_->closed) return;
@@ -423,6 +505,8 @@ TransportInstance::open_consumer(const ConsumerSpec &spec, DeliverFn deliver) {
     opts.operations = ops.empty() ? nullptr : ops.data();
     opts.operation_count = ops.size();
     opts.max_in_flight = spec.max_in_flight;
+    opts.max_attempt_ms = spec.max_attempt_ms;
+    opts.filters_applied = &st.filters_applied;
     ErrorBuffers e;
     fobs_status rc = st.desc->consumer_open(self_, &opts, &st.sink, &st.handle, &e.err);
     if (rc != FOBS_OK) {

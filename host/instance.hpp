@@ -92,6 +92,20 @@ class Instance {
     bool has_admin() const;
     /// Runs an admin request. Throws InstanceError; nullopt when the op is unsupported.
     std::optional<std::string> admin(const std::string &request_json) const;
+    /// The component's struct for capability `id` (abi.h, e.g. FOBS_CAP_STATUS), or nullptr
+    /// when it offers none (always for a 1.0 plugin).
+    const void *capability(const char *id) const;
+    /// Calls the JSON capability `id` (fobs_json_capability) with `request_json`; `on_chunk`
+    /// sees each chunk of the answer as it is written (progress lines). Returns the whole
+    /// answer; nullopt when the capability is not offered or the request not supported.
+    /// Throws InstanceError when the component answers with an error.
+    std::optional<std::string>
+    call_json(const char *id, const std::string &request_json,
+              const std::function<void(std::string_view)> &on_chunk = {}) const;
+    /// fobs.limits/1: the longest single attempt in ms, 0 when unknown or not offered.
+    uint64_t max_attempt_ms() const;
+    /// fobs.limits/1 of a transport: ms before an unsettled delivery comes again, 0 = unknown.
+    uint64_t redelivery_after_ms() const;
     /// Stops the instance (idempotent).
     void stop();
 
@@ -133,6 +147,7 @@ struct ConsumerSpec {
     std::vector<std::string> entity_types;
     std::vector<std::string> operations;
     uint32_t max_in_flight = 1024;
+    uint64_t max_attempt_ms = 0; // the pipeline's longest action attempt (fobs.limits/1)
 };
 
 class TransportInstance final : public Instance {
@@ -148,6 +163,8 @@ class TransportInstance final : public Instance {
       public:
         ~Consumer(); // closes
         void close();
+        /// True when the transport applies the filter hints itself (abi.h filters_applied).
+        bool filters_applied() const;
 
       private:
         friend class TransportInstance;

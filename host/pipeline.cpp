@@ -229,6 +229,7 @@ struct Runtime::Impl {
                *publish_duration = nullptr;
         std::shared_ptr<spdlog::logger> log;
         bool publishes = false, consumes = false;
+        bool transport_filters = false; // the consumer applies types/ops itself (abi.h)
 
         bool matches(std::string_view type, std::string_view op) const {
             return (types.empty() || types.count(std::string(type))) &&
@@ -251,6 +252,9 @@ struct Runtime::Impl {
     std::vector<std::unique_ptr<PipelineRt>> pipelines;
     std::vector<std::unique_ptr<SourceRt>> source_rts;
     std::atomic<bool> started{false}, stopped{false}; // read by the HTTP thread (readiness)
+    std::atomic<bool> starting{false};                 // start() still retrying a component
+    mutable std::mutex start_mu;
+    std::string start_problem; // the last retriable start failure (for /readyz)
 
     Impl(const Config &c, const PluginRegistry &p, Services &s, Role r)
         : config(c), plugins(p), services(s), role(r) {}
@@ -447,7 +451,7 @@ void Runtime::Impl::emit(SourceRt &src, const fobs_source_record &record, sdk::C
 }
 
 void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Completion done) {
-    if (!p.matches(sdk::view(event.entity_type), sdk::view(event.operation))) {
+    if (!p.transport_filters && !p.matches(sdk::view(event.entity_type), sdk::view(event.operation))) {
         done.ok(); // not for this pipeline
         return;
     }
@@ -503,26 +507,58 @@ Runtime::~Runtime() {
 
 void Runtime::build() { impl_->build(); }
 
-void Runtime::start() {
+bool Runtime::start(const RetryWait &wait) {
     impl_->started = true;
+    impl_->starting = true;
+    auto log = impl_->services.logger("observer");
     // A plugin may report a configuration problem only when it starts (FOBS_ERR_CONFIG with a
-    // key): that is still a configuration error, shown with the key's file:line:col.
-    auto start_one = [&](const ComponentConfig *cfg, auto &&fn) {
-        try {
-            fn();
-        } catch (const InstanceError &e) {
-            if (!cfg || e.key_path().empty()) throw;
-            auto it = cfg->key_locations.find(e.key_path());
-            throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
-                              cfg->section + "." + e.key_path(),
-                              redact(e.what(), secret_values(*cfg)) + " (plugin '" + cfg->plugin + "')");
+    // key): that is still a configuration error, shown with the key's file:line:col. A failure
+    // the plugin calls retriable (peer not there yet) is tried again with backoff, so a
+    // service started before its database or NATS server comes up by itself.
+    auto start_one = [&](const ComponentConfig *cfg, const std::string &what, auto &&fn) -> bool {
+        std::chrono::milliseconds pause(500);
+        for (int attempt = 1;; ++attempt) {
+            try {
+                fn();
+                if (attempt > 1) log->info("{} started (attempt {})", what, attempt);
+                return true;
+            } catch (const InstanceError &e) {
+                std::string why = cfg ? redact(e.what(), secret_values(*cfg)) : sdk::redact_secrets(e.what());
+                if (e.retriable() && wait) {
+                    {
+                        std::lock_guard lock(impl_->start_mu);
+                        impl_->start_problem = what + ": " + why;
+                    }
+                    log->warn("{} failed to start (attempt {}, retriable), retrying in {} ms: {}",
+                              what, attempt, pause.count(), why);
+                    if (!wait(pause)) return false;
+                    pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(30));
+                    continue;
+                }
+                if (!cfg || e.key_path().empty()) throw;
+                auto it = cfg->key_locations.find(e.key_path());
+                throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
+                                  cfg->section + "." + e.key_path(),
+                                  why + " (plugin '" + cfg->plugin + "')");
+            }
         }
     };
+    auto finished = [&](bool ok) { // interrupted: stays "starting", i.e. never ready
+        if (ok) {
+            std::lock_guard lock(impl_->start_mu);
+            impl_->start_problem.clear();
+            impl_->starting = false;
+        }
+        return ok;
+    };
     for (auto &[name, t] : impl_->transports)
-        start_one(config_.find_transport(name),
-                  [&] { static_cast<TransportInstance *>(t.get())->start(); });
+        if (!start_one(config_.find_transport(name), "transport '" + name + "'",
+                       [&] { static_cast<TransportInstance *>(t.get())->start(); }))
+            return finished(false);
     for (auto &[name, a] : impl_->actions)
-        start_one(config_.find_action(name), [&] { static_cast<ActionInstance *>(a.get())->start(); });
+        if (!start_one(config_.find_action(name), "action '" + name + "'",
+                       [&] { static_cast<ActionInstance *>(a.get())->start(); }))
+            return finished(false);
     for (auto &p : impl_->pipelines) {
         if (!p->consumes) continue;
         ConsumerSpec spec;
@@ -531,22 +567,32 @@ void Runtime::start() {
         spec.entity_types = p->cfg->entity_types;
         spec.operations = p->cfg->operations;
         spec.max_in_flight = p->cfg->max_in_flight;
+        // The transport's acknowledgement deadline must outlast the slowest action attempt.
+        for (const auto &a : p->actions)
+            spec.max_attempt_ms = std::max(spec.max_attempt_ms, a.instance->max_attempt_ms());
         Impl::PipelineRt *pr = p.get();
         Impl *impl = impl_.get();
-        p->consumer = p->transport->open_consumer(
-            spec, [impl, pr](const fobs_event &e, sdk::Completion done) {
-                impl->deliver(*pr, e, std::move(done));
-            });
+        if (!start_one(config_.find_transport(p->cfg->transport),
+                       "consumer '" + p->cfg->consumer + "' of pipeline '" + p->cfg->name + "'", [&] {
+                           p->consumer = p->transport->open_consumer(
+                               spec, [impl, pr](const fobs_event &e, sdk::Completion done) {
+                                   impl->deliver(*pr, e, std::move(done));
+                               });
+                       }))
+            return finished(false);
+        p->transport_filters = p->consumer->filters_applied();
     }
     for (auto &s : impl_->source_rts) {
         Impl::SourceRt *sr = s.get();
         Impl *impl = impl_.get();
-        start_one(config_.find_source(s->name), [&] {
-            s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
-                impl->emit(*sr, r, std::move(done));
-            });
-        });
+        if (!start_one(config_.find_source(s->name), "source '" + s->name + "'", [&] {
+                s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
+                    impl->emit(*sr, r, std::move(done));
+                });
+            }))
+            return finished(false);
     }
+    return finished(true);
 }
 
 void Runtime::stop(std::chrono::milliseconds timeout) {
@@ -599,8 +645,37 @@ void Runtime::stop(std::chrono::milliseconds timeout) {
     for (auto &[n, t] : impl_->transports) t->stop();
 }
 
+std::vector<std::string> Runtime::limit_warnings() const {
+    std::vector<std::string> out;
+    for (const auto &p : impl_->pipelines) {
+        if (!p->consumes) continue;
+        uint64_t attempt = 0;
+        std::string slowest;
+        for (const auto &a : p->actions)
+            if (uint64_t ms = a.instance->max_attempt_ms(); ms > attempt) {
+                attempt = ms;
+                slowest = a.name;
+            }
+        uint64_t redelivery = p->transport->redelivery_after_ms();
+        if (attempt == 0 || redelivery == 0 || redelivery >= 2 * attempt) continue;
+        out.push_back("pipeline '" + p->cfg->name + "': transport '" + p->cfg->transport +
+                      "' redelivers an unacknowledged event after " + std::to_string(redelivery) +
+                      " ms, but one attempt of action '" + slowest + "' may take " +
+                      std::to_string(attempt) + " ms; give the transport at least " +
+                      std::to_string(2 * attempt) + " ms (2 x the longest attempt)");
+    }
+    return out;
+}
+
 std::vector<ComponentState> Runtime::readiness() const {
     std::vector<ComponentState> out;
+    if (impl_->starting) {
+        std::lock_guard lock(impl_->start_mu);
+        ComponentState st;
+        st.component = "startup";
+        st.why = impl_->start_problem.empty() ? "starting" : "retrying " + impl_->start_problem;
+        out.push_back(st);
+    }
     for (const auto &p : impl_->pipelines) {
         auto check = [&](const std::string &what, const Instance *inst) {
             ComponentState st;
@@ -618,7 +693,7 @@ std::vector<ComponentState> Runtime::readiness() const {
 }
 
 bool Runtime::ready() const {
-    if (!impl_->started || impl_->stopped) return false;
+    if (!impl_->started || impl_->stopped || impl_->starting) return false;
     for (const auto &s : readiness())
         if (!s.ready) return false;
     return true;

@@ -13,6 +13,7 @@
 #include "services.hpp"
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,11 +39,21 @@ class Runtime {
     /// Creates every instance the role needs (what `validate` does). Throws ConfigError for
     /// unknown plugins or plugin-reported config errors (with file:line:col of the key).
     void build();
-    /// Starts transports, actions, consumers, then sources. Throws InstanceError.
-    void start();
+    /// Waits up to the given time before a start is tried again; false when the run is to
+    /// stop instead (e.g. a signal arrived).
+    using RetryWait = std::function<bool(std::chrono::milliseconds)>;
+    /// Starts transports, actions, consumers, then sources. A start (or consumer open) that
+    /// fails with `retriable` is tried again after `wait` (0.5 s doubling to 30 s; not ready
+    /// meanwhile); without `wait`, or for a permanent failure, throws InstanceError /
+    /// ConfigError. Returns false when `wait` said to stop before everything started.
+    bool start(const RetryWait &wait = {});
     /// Graceful stop (SPEC section 8): sources first, then waits for outstanding publishes,
     /// closes consumers (settling delivered events), stops actions and transports.
     void stop(std::chrono::milliseconds timeout);
+
+    /// Pipelines whose transport redelivers an unsettled event sooner than twice their longest
+    /// action attempt (fobs.limits/1), as warning lines; after build().
+    std::vector<std::string> limit_warnings() const;
 
     std::vector<ComponentState> readiness() const;
     bool ready() const;

@@ -1,5 +1,5 @@
-// Admin operations of the memory transport, in the same JSON shapes as the nats transport so
-// that `fraiseql-observer status` and `dlq …` work the same with either.
+// The memory transport's fobs.status/1 and fobs.dlq/1 answers (shapes in abi.h), so that
+// `fraiseql-observer status` and `dlq …` work with it as with any transport.
 #include "memory_log.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,16 +38,20 @@ uint64_t seq_arg(const json &req) {
 
 } // namespace
 
-std::string MemoryLog::admin(std::string_view request_json) {
+std::string MemoryLog::answer(std::string_view request_json, std::string op) {
     json req;
     try {
         req = json::parse(request_json);
     } catch (const json::exception &e) {
-        throw std::runtime_error(std::string("admin request is not valid JSON: ") + e.what());
+        throw std::runtime_error(std::string("request is not valid JSON: ") + e.what());
     }
-    if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
-        throw std::invalid_argument("admin request needs a string \"op\"");
-    const std::string op = req["op"];
+    if (!req.is_object()) throw std::invalid_argument("request is not a JSON object");
+    if (op.empty()) {
+        if (!req.contains("op") || !req["op"].is_string())
+            throw std::invalid_argument("fobs.dlq/1 request needs a string \"op\"");
+        op = req["op"].get<std::string>();
+        if (op.rfind("dlq_", 0) != 0) op = "dlq_" + op; // the 1.0 names, used below
+    }
 
     std::unique_lock lock(mu_);
     auto find_dlq = [&](uint64_t seq) {
@@ -80,7 +84,38 @@ std::string MemoryLog::admin(std::string_view request_json) {
                                      {"redeliveries_total", g->redelivered}});
             if (name == wanted) one = consumers.back();
         }
-        return json{{"transport", "memory"},
+        // The generic rendering (abi.h): the log, the asked-for consumer, the DLQ, and a
+        // table of every consumer group.
+        json sections = json::array();
+        sections.push_back({{"title", "log"},
+                            {"rows", json::array({json::array({"messages", log_.size()}),
+                                                  json::array({"bytes", bytes_}),
+                                                  json::array({"capacity", config_.capacity}),
+                                                  json::array({"last_seq", last_seq_})})}});
+        if (!wanted.empty()) {
+            json rows = json::array();
+            if (one.is_object())
+                for (const char *k : {"pending", "ack_pending", "in_flight", "redelivered", "workers"})
+                    rows.push_back(json::array({k, one[k]}));
+            else
+                rows.push_back(json::array({"open", false}));
+            sections.push_back({{"title", "consumer"}, {"name", wanted}, {"rows", rows}});
+        }
+        sections.push_back({{"title", "dlq"},
+                            {"rows", json::array({json::array({"depth", dlq_.size()}),
+                                                  json::array({"capacity", config_.dead_letter_capacity})})}});
+        if (!consumers.empty()) {
+            json table = {{"title", "consumer groups"},
+                          {"columns", {"name", "pipeline", "open", "workers", "pending", "ack_pending"}},
+                          {"rows", json::array()}};
+            for (const auto &c : consumers)
+                table["rows"].push_back({c["name"], c["pipeline"], c["open"], c["workers"], c["pending"],
+                                         c["ack_pending"]});
+            sections.push_back({{"title", "groups"}, {"rows", json::array()}, {"tables", json::array({table})}});
+        }
+        return json{{"summary", "in-process log (this process only)"},
+                    {"sections", sections},
+                    {"transport", "memory"},
                     {"messages", log_.size()},
                     {"bytes", bytes_},
                     {"capacity", config_.capacity},
@@ -103,7 +138,7 @@ std::string MemoryLog::admin(std::string_view request_json) {
             if (entries.size() >= limit) break;
             entries.push_back(entry_json(d));
         }
-        return json{{"entries", entries}, {"total", dlq_.size()}}.dump();
+        return json{{"entries", entries}, {"depth", dlq_.size()}, {"total", dlq_.size()}}.dump();
     }
     if (op == "dlq_show") {
         if (!req.contains("seq")) throw std::runtime_error("dlq_show needs \"seq\"");
@@ -163,8 +198,8 @@ std::string MemoryLog::admin(std::string_view request_json) {
         }
         return json{{"purged", purged}}.dump();
     }
-    throw sdk::UnsupportedOperation("unknown admin op '" + op + "' (memory transport offers status, "
-                                "dlq_list, dlq_show, dlq_replay, dlq_purge)");
+    throw sdk::UnsupportedOperation("unknown op '" + op + "' (memory transport offers status, "
+                                "and fobs.dlq/1 list, show, replay, purge)");
 }
 
 } // namespace fraiseql_observer::memory

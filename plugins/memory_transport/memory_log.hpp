@@ -115,9 +115,11 @@ class MemoryLog : public std::enable_shared_from_this<MemoryLog> {
     /// detaches the consumer from its group.
     void detach(Group &group, ConsumerState &consumer);
 
-    /// Admin operations (admin.cpp): status and the dlq_* ops; JSON in/out. Throws
-    /// std::invalid_argument for an unknown op, std::runtime_error for a bad request.
-    std::string admin(std::string_view request_json);
+    /// fobs.status/1 and fobs.dlq/1 (admin.cpp; shapes in abi.h): `op` is the request's op
+    /// when empty ("list", "show", "replay", "purge"; the 1.0 names "dlq_list"... too). JSON
+    /// in/out. Throws sdk::UnsupportedOperation for an unknown op, std::runtime_error for bad
+    /// arguments.
+    std::string answer(std::string_view request_json, std::string op);
 
     const Config &config() const { return config_; }
     const sdk::Host &host() const { return host_; }

@@ -46,8 +46,12 @@ class MemoryTransport final : public sdk::Transport {
                                                 registry_);
     }
 
-    std::string admin(std::string_view request_json) override {
-        return log_->admin(request_json);
+    // fobs.status/1 and fobs.dlq/1 (abi.h): the log answers both (admin.cpp).
+    std::string status_json(std::string_view request_json) override {
+        return log_->answer(request_json, "status");
+    }
+    std::string dlq_json(std::string_view request_json, const sdk::Writer &) override {
+        return log_->answer(request_json, {});
     }
 
   private:

@@ -3,6 +3,7 @@
 #include "dlq_fields.hpp"
 #include "wire_limits.hpp"
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 
@@ -82,6 +83,35 @@ StreamState stream_state(Link &link, const std::string &name) {
     return st;
 }
 
+// The generic rendering of fobs.status/1 (abi.h) built from the figures above, so the CLI
+// shows them without knowing this plugin.
+json status_sections(const json &st, const std::string &consumer) {
+    json sections = json::array();
+    auto rows_of = [](const json &obj, std::initializer_list<std::pair<const char *, const char *>> keys) {
+        json rows = json::array();
+        for (auto [label, key] : keys)
+            if (obj.is_object() && obj.contains(key)) rows.push_back(json::array({label, obj[key]}));
+        return rows;
+    };
+    const json &stream = st["stream"];
+    sections.push_back({{"title", "stream"},
+                        {"name", stream.is_object() ? stream["name"] : json("(not created yet)")},
+                        {"rows", rows_of(stream, {{"messages", "messages"}, {"bytes", "bytes"},
+                                                  {"first_seq", "first_seq"}, {"last_seq", "last_seq"},
+                                                  {"consumers", "consumers"}})}});
+    if (!consumer.empty()) {
+        const json &c = st["consumer"];
+        json sec = {{"title", "consumer"}, {"name", consumer},
+                    {"rows", rows_of(c, {{"pending", "num_pending"}, {"ack_pending", "num_ack_pending"},
+                                         {"redelivered", "num_redelivered"}, {"waiting", "num_waiting"}})}};
+        if (!c.is_object()) sec["rows"].push_back(json::array({"created", false}));
+        sections.push_back(sec);
+    }
+    sections.push_back({{"title", "dlq"}, {"name", st["dlq"]["name"]},
+                        {"rows", rows_of(st["dlq"], {{"depth", "depth"}, {"bytes", "bytes"}})}});
+    return sections;
+}
+
 json status(Link &link, const NatsConfig &config, const json &req) {
     // An empty consumer (a publisher-only pipeline) means: no consumer section.
     std::string consumer = req.value("consumer", config.consumer_name);
@@ -117,6 +147,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
     }
     StreamState dlq = stream_state(link, config.dlq_stream);
     out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes}};
+    out["summary"] = out["connection"];
+    out["sections"] = status_sections(out, consumer);
     return out;
 }
 
@@ -199,7 +231,7 @@ uint64_t replay_one(Link &link, const NatsConfig &config, uint64_t seq, natsMsg 
     return new_seq;
 }
 
-json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
+json dlq_replay(Link &link, const NatsConfig &config, const json &req, const Progress &progress) {
     json replayed = json::array();
     // Replays the entry and destroys it, also when the replay throws.
     auto one = [&](uint64_t seq, natsMsg *entry) {
@@ -209,8 +241,19 @@ json dlq_replay(Link &link, const NatsConfig &config, const json &req) {
     };
     if (req.value("all", false)) {
         StreamState st = stream_state(link, config.dlq_stream);
-        for (uint64_t seq = st.first; st.msgs > 0 && seq <= st.last; ++seq)
+        // Progress for the CLI: at the start, then at most every 250 ms, then at the end.
+        auto report = [&, last = std::chrono::steady_clock::time_point{}](bool force) mutable {
+            auto now = std::chrono::steady_clock::now();
+            if (!force && now - last < std::chrono::milliseconds(250)) return;
+            last = now;
+            if (progress) progress(json{{"progress", {{"done", replayed.size()}, {"total", st.msgs}}}});
+        };
+        report(true);
+        for (uint64_t seq = st.first; st.msgs > 0 && seq <= st.last; ++seq) {
             if (natsMsg *msg = get_dlq(link, config, seq)) one(seq, msg);
+            report(false);
+        }
+        report(true);
     } else {
         uint64_t seq = require_seq(req, "dlq_replay");
         natsMsg *msg = get_dlq(link, config, seq);
@@ -239,18 +282,22 @@ json dlq_purge(Link &link, const NatsConfig &config, const json &req) {
 
 } // namespace
 
-json run_admin(Link &link, const NatsConfig &config, const json &request) {
+json status_answer(Link &link, const NatsConfig &config, const json &request) {
+    return status(link, config, request.is_object() ? request : json::object());
+}
+
+json dlq_answer(Link &link, const NatsConfig &config, const json &request, const Progress &progress) {
     if (!request.is_object() || !request.contains("op") || !request["op"].is_string())
-        throw std::invalid_argument("admin request must be an object with a string `op`");
+        throw std::invalid_argument("fobs.dlq/1 request must be an object with a string `op`");
     std::string op = request["op"];
-    if (op == "status") return status(link, config, request);
-    if (op == "dlq_list") return dlq_list(link, config, request);
-    if (op == "dlq_show") return dlq_show(link, config, request);
-    if (op == "dlq_replay") return dlq_replay(link, config, request);
-    if (op == "dlq_purge") return dlq_purge(link, config, request);
-    throw sdk::UnsupportedOperation("unknown admin op `" + op +
-                                "` (nats offers status, dlq_list, dlq_show, dlq_replay, "
-                                "dlq_purge)");
+    // 1.0 admin names ("dlq_list") are accepted too.
+    if (op.rfind("dlq_", 0) == 0) op.erase(0, 4);
+    if (op == "list") return dlq_list(link, config, request);
+    if (op == "show") return dlq_show(link, config, request);
+    if (op == "replay") return dlq_replay(link, config, request, progress);
+    if (op == "purge") return dlq_purge(link, config, request);
+    throw sdk::UnsupportedOperation("unknown fobs.dlq/1 op `" + op +
+                                    "` (nats offers list, show, replay, purge)");
 }
 
 } // namespace fraiseql_observer::nats_transport

@@ -1,5 +1,5 @@
-// Admin operations of the `nats` transport (JSON in, JSON out; shapes documented in
-// docs/plugins/nats.md): status, dlq_list, dlq_show, dlq_replay, dlq_purge.
+// The `nats` transport's capabilities fobs.status/1 and fobs.dlq/1 (JSON in, JSON out; shapes
+// in abi.h, the nats-specific members in docs/plugins/nats.md).
 #pragma once
 
 #include "link.hpp"
@@ -7,10 +7,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 namespace fraiseql_observer::nats_transport {
 
-/// Runs one admin request. Throws std::invalid_argument for an unknown op or bad arguments,
-/// std::runtime_error when NATS fails.
-nlohmann::json run_admin(Link &link, const NatsConfig &config, const nlohmann::json &request);
+/// Receives one progress object of a long operation (dlq replay --all).
+using Progress = std::function<void(const nlohmann::json &)>;
+
+/// fobs.status/1: stream, consumer (request "consumer"; "" = none) and DLQ figures, with the
+/// generic `summary` and `sections` (abi.h). Throws std::runtime_error when NATS fails.
+nlohmann::json status_answer(Link &link, const NatsConfig &config, const nlohmann::json &request);
+
+/// fobs.dlq/1: list, show, replay, purge. Throws sdk::UnsupportedOperation for an unknown op,
+/// std::invalid_argument for bad arguments, std::runtime_error when NATS fails.
+nlohmann::json dlq_answer(Link &link, const NatsConfig &config, const nlohmann::json &request,
+                          const Progress &progress);
 
 } // namespace fraiseql_observer::nats_transport

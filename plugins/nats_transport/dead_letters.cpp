@@ -1,6 +1,6 @@
 #include "dead_letters.hpp"
 
-#include "event_fields.hpp"
+#include "dlq_fields.hpp"
 #include "wire_limits.hpp"
 
 #include <fraiseql_observer/redact.hpp>
@@ -242,7 +242,7 @@ void DeadLetters::copy_from_stream(uint64_t seq, uint64_t deliveries, const std:
     r.body.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
     const char *id = nullptr;
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id) r.id = id;
-    if (r.id.empty()) r.id = std::string(top_level_string(r.body, "id"));
+    if (r.id.empty()) r.id = dlq_event_id(r.body, "");
     natsMsg_Destroy(msg);
     r.reason = reason;
     r.action = consumer;

@@ -1,7 +1,5 @@
 #include "dlq_fields.hpp"
 
-#include "event_fields.hpp"
-
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -17,8 +15,13 @@ uint64_t header_u64(std::string_view value) {
 }
 
 std::string dlq_event_id(std::string_view body, std::string_view msg_id_header) {
-    std::string id = unescape_json_string(top_level_string(body, "id"));
-    if (!id.empty()) return id;
+    // Not the hot path (dlq list/show/replay): a JSON parser, not a scanner of our own.
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_object()) {
+        auto it = j.find("id");
+        if (it != j.end() && it->is_string() && !it->get_ref<const std::string &>().empty())
+            return it->get<std::string>();
+    }
     auto pos = msg_id_header.rfind(":dlq:");
     return std::string(pos == std::string_view::npos ? msg_id_header : msg_id_header.substr(0, pos));
 }

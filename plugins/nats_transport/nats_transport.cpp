@@ -94,23 +94,26 @@ class NatsTransport final : public sdk::Transport {
         return true;
     }
 
-    std::string admin(std::string_view request_json) override {
-        nlohmann::json req;
-        try {
-            req = nlohmann::json::parse(request_json);
-        } catch (const std::exception &e) {
-            throw std::invalid_argument(std::string("admin request is not JSON: ") + e.what());
-        }
-        if (!req.is_object() || !req.contains("op"))
-            throw std::invalid_argument("admin request must be an object with an `op`");
-        if (!link_) {
-            // Admin without start() (e.g. the CLI's `status`/`dlq`): connect just for this.
-            // A connection failure here is an error, not a background retry.
-            Link link(config_, host());
-            if (!link.connect(false)) throw std::runtime_error(link.state());
-            return run_admin(link, config_, req).dump();
-        }
-        return run_admin(*link_, config_, req).dump();
+    std::string status_json(std::string_view request_json) override {
+        nlohmann::json req = parse_request(request_json);
+        return with_link([&](Link &link) { return status_answer(link, config_, req); }).dump();
+    }
+
+    std::string dlq_json(std::string_view request_json, const sdk::Writer &progress) override {
+        nlohmann::json req = parse_request(request_json);
+        return with_link([&](Link &link) {
+                   return dlq_answer(link, config_, req,
+                                     [&](const nlohmann::json &p) { progress.line(p.dump()); });
+               })
+            .dump();
+    }
+
+    // fobs.limits/1: what the config asks for (validate warns against the actions' longest
+    // attempt; at run time the consumer checks the server's actual value).
+    uint64_t redelivery_after_ms() const override {
+        int64_t ms = config_.ack_wait_secs * 1000;
+        for (double b : config_.backoff_secs) ms = std::min<int64_t>(ms, static_cast<int64_t>(b * 1000));
+        return ms > 0 ? static_cast<uint64_t>(ms) : 0;
     }
 
     void publish(const sdk::Event &event, sdk::Completion done) override {
@@ -138,6 +141,22 @@ class NatsTransport final : public sdk::Transport {
     }
 
   private:
+    static nlohmann::json parse_request(std::string_view request_json) {
+        nlohmann::json req = nlohmann::json::parse(request_json, nullptr, false);
+        if (req.is_discarded() || !req.is_object())
+            throw std::invalid_argument("request is not a JSON object");
+        return req;
+    }
+
+    // The running connection, or (the CLI's `status`/`dlq`, which never start the transport)
+    // one made just for this request: a connection failure here is an error, not a retry.
+    template <class F> nlohmann::json with_link(F &&fn) {
+        if (link_) return fn(*link_);
+        Link link(config_, host());
+        if (!link.connect(false)) throw std::runtime_error(link.state());
+        return fn(link);
+    }
+
     void set_not_ready(const std::string &why) {
         std::lock_guard lk(mu_);
         not_ready_reason_ = why;

@@ -1,7 +1,7 @@
 #include "pull_consumer.hpp"
 
 #include "dlq_fields.hpp"
-#include "event_fields.hpp"
+#include "consumer_filter.hpp"
 #include "provisioning.hpp"
 #include "wire_limits.hpp"
 
@@ -88,7 +88,9 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     sdk::ConsumerOptions options;
     sdk::ConsumerSink sink;
     std::function<bool()> transport_ready;
+    ConsumerFilter filter;
     std::atomic<int64_t> ack_wait_ms;
+    int64_t warned_deadline_ms = -1; // the ack deadline last warned about (setup only)
     std::atomic<int64_t> keepalive_ms; // in-progress after a message was held this long
     std::atomic<bool> subscribed{false};
 
@@ -111,7 +113,8 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     Core(std::shared_ptr<Link> l, const NatsConfig &c, sdk::Host h, DeadLetters &d,
          sdk::ConsumerOptions o, sdk::ConsumerSink s, std::function<bool()> ready)
         : link(std::move(l)), config(c), host(h), dead_letters(d), options(std::move(o)),
-          sink(s), transport_ready(std::move(ready)) {
+          sink(s), transport_ready(std::move(ready)),
+          filter(config.subject_prefix, options.entity_types, options.operations) {
         set_ack_wait(config.ack_wait_secs * 1000);
         sdk::Labels labels{{"pipeline", options.pipeline}};
         dead_lettered = host.counter("events_dead_lettered_total",
@@ -154,11 +157,31 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         keepalive_ms = std::max<int64_t>(shortest / 2, 50);
     }
 
+    // The rule of docs/plugins/nats.md: the consumer's redelivery deadline (ack_wait, or the
+    // first backoff step when shorter) must be at least twice the longest action attempt the
+    // host reported, else a worker that stalls briefly has its events redelivered to others.
+    void warn_short_ack_wait() {
+        int64_t deadline = ack_wait_ms.load();
+        for (double b : config.backoff_secs)
+            deadline = std::min<int64_t>(deadline, static_cast<int64_t>(b * 1000));
+        const auto attempt = static_cast<int64_t>(options.max_attempt_ms);
+        if (attempt <= 0 || deadline >= 2 * attempt || deadline == warned_deadline_ms) return;
+        warned_deadline_ms = deadline;
+        host.warn("consumer " + options.consumer_name + " (pipeline " + options.pipeline +
+                  "): JetStream redelivers an unacknowledged event after " +
+                  std::to_string(deadline) + " ms, but one action attempt may take " +
+                  std::to_string(attempt) + " ms; raise jetstream.ack_wait_secs to at least " +
+                  std::to_string((2 * attempt + 999) / 1000) +
+                  " s (2 x the longest attempt; see docs/plugins/nats.md)");
+    }
+
     // Provisions the durable consumer and subscribes. Throws ProvisionError / runtime_error.
     void setup() {
         auto session = link->session();
         if (!session) throw std::runtime_error(link->state());
-        set_ack_wait(provision_consumer(*link, config, options.consumer_name, {}, host));
+        set_ack_wait(provision_consumer(*link, config, options.consumer_name,
+                                        filter.server_subject(), host));
+        warn_short_ack_wait();
         if (sub_session != session->id) { // left over from a set-up on an older connection
             for (natsSubscription **adv : {&adv_max, &adv_term}) {
                 if (*adv) natsSubscription_Destroy(*adv);
@@ -354,15 +377,23 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
                               static_cast<size_t>(natsMsg_GetDataLength(d->msg)));
         std::string_view entity, operation;
         split_subject(subject, config.subject_prefix, entity, operation);
-        // The body's id is the event id (a replayed DLQ entry's Nats-Msg-Id is
-        // "<id>:replay:<seq>"); the header is the fallback for bodies without one. The body
-        // first also spares cnats' header parsing on the hot path.
-        d->id = unescape_json_string(top_level_string(body, "id"));
+        if (filter.filters_locally() && !filter.wanted(entity, operation)) {
+            sdk::Completion(&d->token).ok(); // not for this pipeline: acked, never delivered
+            return;
+        }
+        // The host reads the envelope back from the body it made (abi.h decode_event); the
+        // subject already says type and operation. The body's id is the event id (a replayed
+        // DLQ entry's Nats-Msg-Id is "<id>:replay:<seq>"); the header is the fallback.
+        std::string entity_id, source;
+        d->id.clear();
+        host.decode_event(body, [&](const sdk::Event &e) {
+            d->id.assign(e.id);
+            entity_id.assign(e.entity_id);
+            source.assign(e.source);
+        });
         const char *hdr_id = nullptr;
         if (d->id.empty() && natsMsgHeader_Get(d->msg, "Nats-Msg-Id", &hdr_id) == NATS_OK && hdr_id)
             d->id = hdr_id;
-        std::string entity_id = unescape_json_string(top_level_string(body, "entity_id"));
-        std::string source = unescape_json_string(top_level_string(body, "source"));
         fobs_event ev{};
         ev.struct_size = sizeof(ev);
         ev.id = sdk::str(d->id);
@@ -536,6 +567,13 @@ PullConsumer::~PullConsumer() { close(); }
 
 void PullConsumer::open() {
     Core &c = *core_;
+    // Filters are applied here (server subject or after the fetch), never again by the host.
+    c.options.set_filters_applied();
+    if (c.filter.filters_locally())
+        c.host.info("consumer " + c.options.consumer_name +
+                    ": several entity_types/operations cannot be one JetStream filter subject "
+                    "on this server version; unwanted events are fetched and acked without "
+                    "delivery");
     if (c.transport_ready()) {
         try {
             c.setup();

@@ -83,6 +83,14 @@ class WebhookAction final : public sdk::Action {
         return false;
     }
 
+    // fobs.limits/1: one execute() is one HTTP request, bounded by timeout_ms (curl's
+    // CURLOPT_TIMEOUT_MS covers connecting too); no in-process retries (the transport
+    // redelivers), so one attempt is the whole of it.
+    uint64_t max_attempt_ms() const override {
+        constexpr uint64_t attempts_in_process = 1;
+        return static_cast<uint64_t>(config_.timeout_ms) * attempts_in_process;
+    }
+
     void execute(const sdk::Event &event, sdk::Completion done) override {
         if (!dispatcher_) {
             done.retry("webhook action not started");

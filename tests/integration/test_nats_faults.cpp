@@ -71,7 +71,7 @@ class NatsFaultsTest : public ::testing::Test {
         return t;
     }
     json admin(TransportInstance &t, const json &req) {
-        auto answer = t.admin(req.dump());
+        auto answer = fobs_test::ask(t, req.dump());
         if (!answer) throw std::runtime_error("admin op unsupported");
         return json::parse(*answer);
     }

@@ -131,7 +131,7 @@ class NatsTransportTest : public ::testing::Test {
     }
 
     json admin(TransportInstance &t, const json &req) {
-        auto answer = t.admin(req.dump());
+        auto answer = fobs_test::ask(t, req.dump());
         if (!answer) throw std::runtime_error("admin op unsupported");
         return json::parse(*answer);
     }

@@ -107,7 +107,7 @@ consumer = "kill_worker"
     // And the consumer has nothing left: everything was acked.
     ASSERT_TRUE(fobs_test::eventually(
         [&] {
-            auto st = json::parse(*t->admin(json{{"op", "status"}, {"consumer", "kill_worker"}}.dump()));
+            auto st = json::parse(*fobs_test::ask(*t, json{{"op", "status"}, {"consumer", "kill_worker"}}.dump()));
             return st["consumer"]["num_pending"] == 0 && st["consumer"]["num_ack_pending"] == 0;
         },
         15s));

@@ -125,7 +125,7 @@ TEST_F(PgNotify, malformed_payloads_are_handed_over_rejected_and_later_events_fl
     // Still connected, counted, and the reasons are logged.
     std::string why;
     EXPECT_TRUE(src->ready(why)) << why;
-    auto status = json::parse(*src->admin(R"({"op":"status"})"));
+    auto status = json::parse(*fobs_test::ask(*src, R"({"op":"status"})"));
     EXPECT_EQ(status["mode"], "notify");
     EXPECT_EQ(status["connected"], true);
     EXPECT_EQ(status["rejected"], bad.size());

@@ -41,7 +41,7 @@ class PgOutbox : public fobs_test::PgDatabaseTest {
     void install(const std::string &schema = "") {
         auto src = h_.source("pg_listen", config(), "installer");
         std::string req = schema.empty() ? R"({"op":"sql"})" : R"({"op":"sql","schema":")" + schema + "\"}";
-        auto answer = src->admin(req);
+        auto answer = fobs_test::ask(*src, req);
         ASSERT_TRUE(answer.has_value());
         pg_->exec(json::parse(*answer)["sql"].get<std::string>(), db_);
     }
@@ -61,7 +61,7 @@ class PgOutbox : public fobs_test::PgDatabaseTest {
 
 TEST_F(PgOutbox, sql_admin_op_prints_idempotent_ddl_for_any_schema) {
     auto src = h_.source("pg_listen", config(), "installer");
-    auto sql = json::parse(*src->admin(R"({"op":"sql","schema":"order"})"))["sql"].get<std::string>();
+    auto sql = json::parse(*fobs_test::ask(*src, R"({"op":"sql","schema":"order"})"))["sql"].get<std::string>();
     EXPECT_NE(sql.find("CREATE TABLE IF NOT EXISTS \"order\".outbox"), std::string::npos);
     EXPECT_NE(sql.find("pg_notify('order_wakeup', '')"), std::string::npos);
     pg_->exec(sql, db_);
@@ -70,8 +70,8 @@ TEST_F(PgOutbox, sql_admin_op_prints_idempotent_ddl_for_any_schema) {
     EXPECT_EQ(pg_->scalar(R"(SELECT to_regclass('"order".checkpoint') IS NOT NULL)", db_), "t");
     EXPECT_EQ(pg_->scalar(R"(SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                              WHERE n.nspname = 'order' AND p.proname IN ('emit', 'capture'))", db_), "2");
-    EXPECT_THROW(src->admin(R"({"op":"sql","schema":"x; DROP TABLE y"})"), host::InstanceError);
-    EXPECT_FALSE(src->admin(R"({"op":"no_such_op"})").has_value());
+    EXPECT_THROW(fobs_test::ask(*src, R"({"op":"sql","schema":"x; DROP TABLE y"})"), host::InstanceError);
+    EXPECT_FALSE(fobs_test::ask(*src, R"({"op":"no_such_op"})").has_value());
 }
 
 TEST_F(PgOutbox, capture_trigger_and_emit_give_complete_events_and_the_outbox_empties) {
@@ -130,7 +130,7 @@ CREATE TRIGGER tb_item_events AFTER INSERT ON tb_item
     EXPECT_EQ(pg_->scalar("SELECT txid::text FROM fraiseql_observer.checkpoint WHERE source = 'test_source'", db_),
               std::to_string(r[4].txid));
     EXPECT_TRUE(fobs_test::eventually([&] {
-        auto st = json::parse(*src->admin(R"({"op":"status"})"));
+        auto st = json::parse(*fobs_test::ask(*src, R"({"op":"status"})"));
         return st["outbox_backlog"] == 0 && st["connected"] == true && st["checkpoint"]["txid"] == r[4].txid;
     }, 5s));
     EXPECT_TRUE(fobs_test::eventually([&] { return h_.metric("outbox_backlog", {{"source", "test_source"}}) == 0; }, 5s));
@@ -176,7 +176,7 @@ CREATE TRIGGER item_events AFTER INSERT ON item FOR EACH ROW EXECUTE FUNCTION fr
     for (auto &t : writers) t.join();
     ASSERT_EQ(failures, 0);
     ASSERT_TRUE(fobs_test::eventually([&] { return recorder_.size() >= kWriters * kPerWriter; }, 30s))
-        << "got " << recorder_.size() << "; status " << *src->admin(R"({"op":"status"})") << "; outbox rows left " << count_outbox();
+        << "got " << recorder_.size() << "; status " << *fobs_test::ask(*src, R"({"op":"status"})") << "; outbox rows left " << count_outbox();
     std::this_thread::sleep_for(500ms); // anything extra would be a duplicate
     auto r = recorder_.records();
     EXPECT_EQ(r.size(), size_t(kWriters * kPerWriter)) << "every row exactly once";
@@ -312,7 +312,7 @@ TEST_F(PgOutbox, rejected_rows_are_kept_with_the_reason_and_later_rows_flow) {
     EXPECT_EQ(recorder_.size(), 4u);
     EXPECT_EQ(recorder_.records().back().event.entity_id, "good-2");
     EXPECT_TRUE(fobs_test::eventually([&] {
-        auto st = json::parse(*src->admin(R"({"op":"status"})"));
+        auto st = json::parse(*fobs_test::ask(*src, R"({"op":"status"})"));
         return st["rejected"] == 2 && st["outbox_backlog"] == 0;
     }, 5s));
     src->stop();
@@ -345,7 +345,7 @@ TEST_F(PgOutbox, status_without_start_reads_the_database_and_a_missing_outbox_is
     install();
     pg_->exec("SELECT fraiseql_observer.emit('Order', 'INSERT', g::text) FROM generate_series(1, 5) g", db_);
     auto src = h_.source("pg_listen", config());
-    auto st = json::parse(*src->admin(R"({"op":"status"})"));
+    auto st = json::parse(*fobs_test::ask(*src, R"({"op":"status"})"));
     EXPECT_EQ(st["mode"], "outbox");
     EXPECT_EQ(st["connected"], false);
     EXPECT_EQ(st["outbox_backlog"], 5);

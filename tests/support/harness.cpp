@@ -105,4 +105,28 @@ host::EventData make_event(const std::string &id, const std::string &entity_type
     return e;
 }
 
+std::optional<std::string> ask(const host::Instance &instance, const std::string &admin_request_json) {
+    auto req = nlohmann::json::parse(admin_request_json);
+    std::string op = req.value("op", std::string());
+    if (op == "status") {
+        req.erase("op");
+        return instance.call_json(FOBS_CAP_STATUS, req.dump());
+    }
+    if (op == "sql") {
+        req.erase("op");
+        return instance.call_json(FOBS_CAP_SQL, req.dump());
+    }
+    if (op.rfind("dlq_", 0) == 0) {
+        req["op"] = op.substr(4);
+        auto answer = instance.call_json(FOBS_CAP_DLQ, req.dump());
+        // A line-oriented answer (replay progress) ends with its result.
+        if (answer) {
+            while (!answer->empty() && answer->back() == '\n') answer->pop_back();
+            if (auto nl = answer->rfind('\n'); nl != std::string::npos) answer->erase(0, nl + 1);
+        }
+        return answer;
+    }
+    return instance.call_json(FOBS_CAP_DLQ, req.dump()); // unknown op: the component says no
+}
+
 } // namespace fobs_test

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <ostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace fobs_test {
@@ -52,6 +53,12 @@ class Harness {
     std::unique_ptr<host::Services> services_;
     host::PluginRegistry registry_;
 };
+
+/// A 1.0-style admin request ({"op": "status" | "dlq_list" | "dlq_show" | "dlq_replay" |
+/// "dlq_purge" | "sql", ...}) asked through the 1.1 capability that replaced it (fobs.status/1,
+/// fobs.dlq/1 with op "list"..., fobs.sql/1). nullopt when the component does not offer it or
+/// does not support the request; throws host::InstanceError when it answers with an error.
+std::optional<std::string> ask(const host::Instance &instance, const std::string &admin_request_json);
 
 /// A config a plugin must refuse: the key its error must name and a part of its message.
 struct BadConfig {

@@ -73,7 +73,7 @@ host::ConsumerSpec spec(const std::string &name, uint32_t max_in_flight = 64,
 }
 
 json admin(host::TransportInstance &t, const json &req) {
-    auto answer = t.admin(req.dump());
+    auto answer = fobs_test::ask(t, req.dump());
     if (!answer) throw std::runtime_error("admin op unsupported: " + req.dump());
     return json::parse(*answer);
 }
@@ -524,10 +524,19 @@ TEST_F(MemoryTransport, dlq_list_show_replay_and_purge) {
     EXPECT_EQ(admin(*t, {{"op", "dlq_list"}})["entries"].size(), 0u);
 }
 
-TEST_F(MemoryTransport, unknown_admin_op_is_unsupported) {
+TEST_F(MemoryTransport, offers_status_and_dlq_capabilities_and_no_admin) {
     auto t = make();
-    EXPECT_TRUE(t->has_admin());
-    EXPECT_FALSE(t->admin(R"({"op":"compact"})").has_value());
+    EXPECT_FALSE(t->has_admin());
+    EXPECT_NE(t->capability(FOBS_CAP_STATUS), nullptr);
+    EXPECT_NE(t->capability(FOBS_CAP_DLQ), nullptr);
+    EXPECT_EQ(t->capability(FOBS_CAP_SQL), nullptr);
+    EXPECT_FALSE(t->call_json(FOBS_CAP_DLQ, R"({"op":"compact"})").has_value());
+    // The generic status rendering: titled sections of key/value rows.
+    json st = json::parse(*t->call_json(FOBS_CAP_STATUS, R"({"consumer":"nobody"})"));
+    ASSERT_TRUE(st["sections"].is_array());
+    EXPECT_EQ(st["sections"][0]["title"], "log");
+    EXPECT_EQ(st["sections"][1]["title"], "consumer");
+    EXPECT_EQ(st["sections"][1]["rows"][0], json::array({"open", false}));
 }
 
 TEST_F(MemoryTransport, dead_letter_queue_is_bounded) {

@@ -228,6 +228,17 @@ typedef struct fobs_host {
     void (*metric_set)(const struct fobs_host *self, fobs_metric *metric, double value);
     /* Histogram only: record one observation. NULL handle: no-op. */
     void (*metric_observe)(const struct fobs_host *self, fobs_metric *metric, double value);
+
+    /* ABI 1.1 (check with FOBS_HAS_FIELD(host, fobs_host, decode_event)) */
+    /* The host owns the envelope: a transport that stores only the canonical `body` gets the
+     * event's fields back from the host's own JSON reader instead of parsing the body itself.
+     * On success calls `fn` once with an event whose id, entity_type, operation, entity_id,
+     * source and body are filled in (views [borrowed] for the duration of `fn`; delivery_count
+     * and sequence are 0: the transport sets its own) and returns FOBS_OK; returns FOBS_ERR
+     * with the reason in `err` (`fn` not called) when `body` is not a canonical event body. */
+    fobs_status (*decode_event)(const struct fobs_host *self, fobs_str body,
+                                void (*fn)(void *closure, const struct fobs_event *event),
+                                void *closure, struct fobs_error *err);
 } fobs_host;
 
 /* Sink through which a source hands records to the host. Owned by the host, valid from
@@ -278,6 +289,17 @@ typedef struct fobs_consumer_options {
     const fobs_str *operations;   /* optional filter hint; NULL/0 = all */
     size_t operation_count;
     uint32_t max_in_flight;   /* events the host accepts concurrently for this consumer */
+
+    /* ABI 1.1 (check with FOBS_HAS_FIELD) */
+    /* The longest single attempt of the pipeline's slowest action, in milliseconds (from each
+     * action's fobs.limits/1), or 0 when unknown. A transport with an acknowledgement deadline
+     * (JetStream's ack_wait) compares it with that deadline. */
+    uint64_t max_attempt_ms;
+    /* [out, optional] A transport that delivers only events matching the filter hints above
+     * (e.g. JetStream filter subjects: the others are never fetched) sets `*filters_applied`
+     * to 1 before `consumer_open` returns; the host then skips its own filter. Left at 0
+     * (or when NULL), the host filters every delivered event itself and acks what it drops. */
+    int32_t *filters_applied;
 } fobs_consumer_options;
 
 /* Receives the text answer of an admin operation, possibly in several chunks. */
@@ -338,9 +360,51 @@ typedef struct fobs_config_key {
  * of functions (beginning with `struct_size`) or NULL when the component does not offer it.
  * A new version of a capability is a new id; ids are never reused with another shape. The
  * shapes of the shipped ids are documented with their #define below. */
+/* fobs.status/1 (fobs_json_capability) -- what `fraiseql-observer status` prints for any
+ * component, without knowing which plugin it is.
+ *  request: {"consumer": "NAME"}  -- transports: the pipeline's durable consumer, "" for a
+ *           publisher-only pipeline (no consumer section); sources get {}. Unknown members
+ *           are ignored.
+ *  answer:  {"summary": "one line, e.g. the connection state",        (optional)
+ *            "sections": [                                              (required)
+ *              {"title": "stream",  "name": "FOBS_EVENTS",               (name optional)
+ *               "rows": [["messages", 12], ["bytes", 3400], ...],        key/value pairs, in order;
+ *                                                                        values: string, number,
+ *                                                                        boolean or null
+ *               "tables": [{"title": "replicas",                         (optional)
+ *                           "columns": ["server", "current", "lag"],
+ *                           "rows": [["n1", true, 0], ...]}]},
+ *              ...],
+ *            ...any other members: the component's own machine-readable figures, printed
+ *            as they are by `status --json` (documented by the plugin) }
+ *  The CLI's text output uses only summary, sections, rows and tables. */
 #define FOBS_CAP_STATUS "fobs.status/1"
+/* fobs.dlq/1 (fobs_json_capability) -- the dead-letter queue of a transport.
+ *  request: {"op": "list", "limit": N}            (limit optional, default 100)
+ *           {"op": "show", "seq": N}
+ *           {"op": "replay", "seq": N} | {"op": "replay", "all": true}
+ *           {"op": "purge", "seq": N}  | {"op": "purge", "all": true}
+ *  an entry: {"seq": N, "id": "...", "subject": "...", "entity_type": "...",
+ *             "operation": "...", "reason": "...", "action": "...", "delivery_count": N,
+ *             "time_unix_ms": N, ...}   (any member but seq and id may be missing;
+ *                                        "show" adds "body": the event's JSON text)
+ *  answers: list   {"depth": N, "entries": [entry, ...]}
+ *           show   entry
+ *           replay one JSON object per line: {"progress": {"done": D, "total": T}} lines
+ *                  as it goes (at least one per second for --all), then the result
+ *                  {"replayed": N, "entries": [{"dlq_seq": N, "id": "...", "seq": N}],
+ *                   "not_replayed": N, "error": "..."}   (the last two only when some failed)
+ *           purge  {"purged": N} */
 #define FOBS_CAP_DLQ "fobs.dlq/1"
+/* fobs.sql/1 (fobs_json_capability) -- the SQL an operator runs once to set up a source.
+ *  request: {"mode": "outbox" | "cdc", "schema": "NAME"}  (both optional: without them, the
+ *           component's configured mode and schema)
+ *  answer:  {"sql": "..."}
+ *  A mode the component does not serve: FOBS_ERR_UNSUPPORTED. The component is created but
+ *  never started for this call: it must not connect. */
 #define FOBS_CAP_SQL "fobs.sql/1"
+/* fobs.limits/1 (fobs_limits_capability) -- see the struct below. The host gives the longest
+ * attempt of a pipeline's actions to its transport (fobs_consumer_options.max_attempt_ms). */
 #define FOBS_CAP_LIMITS "fobs.limits/1"
 
 /* A capability whose request and answer are JSON objects: `request` [borrowed] is the
@@ -361,6 +425,11 @@ typedef struct fobs_limits_capability {
     /* The longest one `execute` (or `publish`) attempt can take before the component itself
      * gives up, in milliseconds; 0 when unbounded or unknown. */
     uint64_t (*max_attempt_ms)(void *self);
+    /* A transport: how long an event its consumer delivered waits, unsettled, before it is
+     * delivered again (JetStream: ack_wait, or the first backoff step when shorter), in
+     * milliseconds; 0 when never or unknown. `fraiseql-observer validate` warns when it is
+     * less than twice a pipeline's longest action attempt. NULL = unknown. */
+    uint64_t (*redelivery_after_ms)(void *self);
 } fobs_limits_capability;
 
 /* ---------------------------------------------------------------------------------------- */
@@ -378,7 +447,10 @@ typedef struct fobs_limits_capability {
  *  destroy [main-thread] Free the instance. Called after `stop` (or directly after `create`).
  *  start   [main-thread] Connect, spawn threads. FOBS_OK or an error in `err`. A component
  *          whose peer is unreachable should rather start, retry in the background with backoff,
- *          and report not-ready, than fail.
+ *          and report not-ready, than fail. If it fails anyway with `err->retriable` = 1
+ *          (1.1 hosts), the host calls `start` again with backoff (0.5 s doubling to 30 s),
+ *          logging each failure, and the run is not ready meanwhile; a failure with
+ *          `retriable` = 0 ends the run. Between two `start` calls nothing else is called.
  *  stop    [main-thread] Stop producing/accepting work and settle what is in flight within a
  *          reasonable time; when it returns, the component calls no host function any more
  *          except completing tokens it still holds.
@@ -386,7 +458,10 @@ typedef struct fobs_limits_capability {
  *          `why`. NULL means always ready.
  *  admin   [main-thread, optional] Answer an admin request. `request` is a JSON object with at
  *          least {"op": "..."}; the answer is JSON written through `write`. Unknown ops return
- *          FOBS_ERR_UNSUPPORTED. NULL means no admin operations.
+ *          FOBS_ERR_UNSUPPORTED. NULL means no admin operations. Since 1.1 the host's CLI
+ *          asks for capabilities (fobs.status/1, fobs.dlq/1, fobs.sql/1) and falls back to
+ *          `admin` ops "status", "dlq_list", "dlq_show", "dlq_replay", "dlq_purge" and "sql"
+ *          only for a component that offers no capability (1.0 plugins).
  */
 #define FOBS_COMPONENT_COMMON_FIELDS                                                           \
     uint32_t struct_size;                                                                      \

@@ -125,6 +125,40 @@ class Metric {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+/// Borrowed view of one event (valid only during the call that received it).
+struct Event {
+    std::string_view id, entity_type, operation, entity_id, source, body;
+    uint32_t delivery_count = 0;
+    uint64_t sequence = 0;
+
+    static Event from(const fobs_event *e) noexcept {
+        Event ev;
+        ev.id = view(e->id);
+        ev.entity_type = view(e->entity_type);
+        ev.operation = view(e->operation);
+        ev.entity_id = view(e->entity_id);
+        ev.source = view(e->source);
+        ev.body = view(e->body);
+        ev.delivery_count = e->delivery_count;
+        ev.sequence = e->sequence;
+        return ev;
+    }
+    fobs_event to_c() const noexcept {
+        fobs_event e{};
+        e.struct_size = sizeof(e);
+        e.id = str(id);
+        e.entity_type = str(entity_type);
+        e.operation = str(operation);
+        e.entity_id = str(entity_id);
+        e.source = str(source);
+        e.body = str(body);
+        e.delivery_count = delivery_count;
+        e.sequence = sequence;
+        return e;
+    }
+};
+
+
 /// The host's services for this instance: logging, metrics, clock, config. Valid for the
 /// whole life of the component; cheap to copy.
 class Host {
@@ -155,6 +189,29 @@ class Host {
     }
     std::chrono::nanoseconds realtime() const noexcept {
         return std::chrono::nanoseconds(h_->realtime_ns(h_));
+    }
+
+    /// The host owns the envelope (ABI 1.1): decodes a canonical event body the host made
+    /// into the event's fields and calls `fn(const Event &)` with them (views valid during the
+    /// call). False, with the reason in `*error` when given, when the body is not a canonical
+    /// event body or the host is older than 1.1 (then `fn` is not called).
+    template <class F>
+    bool decode_event(std::string_view body, F &&fn, std::string *error = nullptr) const {
+        if (!FOBS_HAS_FIELD(h_, fobs_host, decode_event) || !h_->decode_event) {
+            if (error) *error = "the host is older than ABI 1.1 (no decode_event)";
+            return false;
+        }
+        char message[256] = {0};
+        fobs_error err{};
+        err.struct_size = sizeof(err);
+        err.message = message;
+        err.message_capacity = sizeof message;
+        auto trampoline = [](void *closure, const fobs_event *e) {
+            (*static_cast<std::remove_reference_t<F> *>(closure))(Event::from(e));
+        };
+        if (h_->decode_event(h_, str(body), trampoline, &fn, &err) == FOBS_OK) return true;
+        if (error) *error = message;
+        return false;
     }
 
     Metric counter(std::string_view name, std::string_view help, const Labels &labels = {}) const {
@@ -237,40 +294,29 @@ class Completion {
     const fobs_completion *c_ = nullptr;
 };
 
-/// Borrowed view of one event (valid only during the call that received it).
-struct Event {
-    std::string_view id, entity_type, operation, entity_id, source, body;
-    uint32_t delivery_count = 0;
-    uint64_t sequence = 0;
+/// Writes (part of) a capability's answer to the host, e.g. progress lines of fobs.dlq/1.
+class Writer {
+  public:
+    Writer(fobs_write_fn fn, void *closure) noexcept : fn_(fn), closure_(closure) {}
+    void write(std::string_view chunk) const noexcept { fn_(closure_, str(chunk)); }
+    /// One JSON object followed by a newline (the line-oriented answers of abi.h).
+    void line(std::string_view json_object) const noexcept {
+        write(json_object);
+        write("\n");
+    }
 
-    static Event from(const fobs_event *e) noexcept {
-        Event ev;
-        ev.id = view(e->id);
-        ev.entity_type = view(e->entity_type);
-        ev.operation = view(e->operation);
-        ev.entity_id = view(e->entity_id);
-        ev.source = view(e->source);
-        ev.body = view(e->body);
-        ev.delivery_count = e->delivery_count;
-        ev.sequence = e->sequence;
-        return ev;
-    }
-    fobs_event to_c() const noexcept {
-        fobs_event e{};
-        e.struct_size = sizeof(e);
-        e.id = str(id);
-        e.entity_type = str(entity_type);
-        e.operation = str(operation);
-        e.entity_id = str(entity_id);
-        e.source = str(source);
-        e.body = str(body);
-        e.delivery_count = delivery_count;
-        e.sequence = sequence;
-        return e;
-    }
+  private:
+    fobs_write_fn fn_;
+    void *closure_;
 };
 
 /// Base of every component: lifecycle hooks with sensible defaults.
+///
+/// Capabilities (ABI 1.1, shapes in abi.h): a component offers fobs.status/1, fobs.dlq/1,
+/// fobs.sql/1 or fobs.limits/1 by overriding status_json, dlq_json, sql_json or
+/// max_attempt_ms; any other capability by declaring
+///     static const void *capability(const char *id);
+/// in its class (returning its own static struct for `id`, or nullptr).
 class Component {
   public:
     explicit Component(Host host) noexcept : host_(host) {}
@@ -289,6 +335,25 @@ class Component {
     virtual std::string admin(std::string_view /*request_json*/) {
         throw UnsupportedOperation("no admin operations");
     }
+
+    /// fobs.status/1: the answer object for `request_json` (abi.h). [main-thread]
+    virtual std::string status_json(std::string_view /*request_json*/) {
+        throw UnsupportedOperation("no status");
+    }
+    /// fobs.dlq/1: the final answer; progress lines (replay) go through `progress.line`.
+    /// Throw UnsupportedOperation for an op not offered. [main-thread]
+    virtual std::string dlq_json(std::string_view /*request_json*/, const Writer & /*progress*/) {
+        throw UnsupportedOperation("no dead-letter queue");
+    }
+    /// fobs.sql/1: {"sql": "..."} for the requested mode; UnsupportedOperation for a mode the
+    /// component does not serve. Called on a created, never started instance. [main-thread]
+    virtual std::string sql_json(std::string_view /*request_json*/) {
+        throw UnsupportedOperation("no SQL");
+    }
+    /// fobs.limits/1: the longest single attempt in ms, 0 = unknown. [any-thread]
+    virtual uint64_t max_attempt_ms() const { return 0; }
+    /// fobs.limits/1, transports: ms before an unsettled delivery comes again, 0 = unknown.
+    virtual uint64_t redelivery_after_ms() const { return 0; }
 
     const Host &host() const noexcept { return host_; }
 
@@ -346,6 +411,13 @@ struct ConsumerOptions {
     std::vector<std::string> entity_types;
     std::vector<std::string> operations;
     uint32_t max_in_flight = 0;
+    uint64_t max_attempt_ms = 0; // 1.1: the pipeline's longest action attempt, 0 = unknown
+
+    /// Tell the host the filter hints are applied (only matching events will be delivered),
+    /// so it skips its own filter. Only during open_consumer.
+    void set_filters_applied() const noexcept {
+        if (filters_applied_) *filters_applied_ = 1;
+    }
 
     static ConsumerOptions from(const fobs_consumer_options *o) {
         ConsumerOptions r;
@@ -356,8 +428,15 @@ struct ConsumerOptions {
         for (size_t i = 0; i < o->operation_count; ++i)
             r.operations.emplace_back(view(o->operations[i]));
         r.max_in_flight = o->max_in_flight;
+        if (FOBS_HAS_FIELD(o, fobs_consumer_options, max_attempt_ms))
+            r.max_attempt_ms = o->max_attempt_ms;
+        if (FOBS_HAS_FIELD(o, fobs_consumer_options, filters_applied))
+            r.filters_applied_ = o->filters_applied;
         return r;
     }
+
+  private:
+    int32_t *filters_applied_ = nullptr;
 };
 
 /// A consumer opened by a Transport. Destroying it must stop deliveries (see consumer_close).
@@ -550,6 +629,84 @@ template <class T>
 constexpr bool has_admin_v =
     !std::is_same_v<decltype(&T::admin), decltype(&Component::admin)>;
 
+// ... and a standard capability when it overrides its function.
+template <class T>
+constexpr bool has_status_v =
+    !std::is_same_v<decltype(&T::status_json), decltype(&Component::status_json)>;
+template <class T>
+constexpr bool has_dlq_v = !std::is_same_v<decltype(&T::dlq_json), decltype(&Component::dlq_json)>;
+template <class T>
+constexpr bool has_sql_v = !std::is_same_v<decltype(&T::sql_json), decltype(&Component::sql_json)>;
+template <class T>
+constexpr bool has_limits_v =
+    !std::is_same_v<decltype(&T::max_attempt_ms), decltype(&Component::max_attempt_ms)> ||
+    !std::is_same_v<decltype(&T::redelivery_after_ms), decltype(&Component::redelivery_after_ms)>;
+template <class T, class = void> struct has_own_capability : std::false_type {};
+template <class T>
+struct has_own_capability<T, std::void_t<decltype(T::capability(static_cast<const char *>(nullptr)))>>
+    : std::true_type {};
+
+template <class Fn>
+fobs_status answer_json(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                        fobs_error *err, Fn &&fn) noexcept {
+    try {
+        std::string answer = fn(self(p), view(request), Writer(write, closure));
+        write(closure, str(answer));
+        return FOBS_OK;
+    } catch (const UnsupportedOperation &e) {
+        return report(err, e.what(), {}, false, FOBS_ERR_UNSUPPORTED);
+    } catch (...) {
+        return report_current(err);
+    }
+}
+inline fobs_status status_call(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                               fobs_error *err) noexcept {
+    return answer_json(p, request, write, closure, err,
+                       [](Component *c, std::string_view r, const Writer &) { return c->status_json(r); });
+}
+inline fobs_status dlq_call(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                            fobs_error *err) noexcept {
+    return answer_json(p, request, write, closure, err,
+                       [](Component *c, std::string_view r, const Writer &w) { return c->dlq_json(r, w); });
+}
+inline fobs_status sql_call(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                            fobs_error *err) noexcept {
+    return answer_json(p, request, write, closure, err,
+                       [](Component *c, std::string_view r, const Writer &) { return c->sql_json(r); });
+}
+inline uint64_t limits_call(void *p) noexcept {
+    try {
+        return self(p)->max_attempt_ms();
+    } catch (...) {
+        return 0;
+    }
+}
+inline uint64_t redelivery_call(void *p) noexcept {
+    try {
+        return self(p)->redelivery_after_ms();
+    } catch (...) {
+        return 0;
+    }
+}
+
+template <class T> const void *get_capability(const char *id) noexcept {
+    if (!id) return nullptr;
+    if constexpr (has_own_capability<T>::value) {
+        if (const void *own = T::capability(id)) return own;
+    }
+    static const fobs_json_capability status_cap = {sizeof(fobs_json_capability), &status_call};
+    static const fobs_json_capability dlq_cap = {sizeof(fobs_json_capability), &dlq_call};
+    static const fobs_json_capability sql_cap = {sizeof(fobs_json_capability), &sql_call};
+    static const fobs_limits_capability limits_cap = {sizeof(fobs_limits_capability), &limits_call,
+                                                      &redelivery_call};
+    std::string_view want(id);
+    if (has_status_v<T> && want == FOBS_CAP_STATUS) return &status_cap;
+    if (has_dlq_v<T> && want == FOBS_CAP_DLQ) return &dlq_cap;
+    if (has_sql_v<T> && want == FOBS_CAP_SQL) return &sql_cap;
+    if (has_limits_v<T> && want == FOBS_CAP_LIMITS) return &limits_cap;
+    return nullptr;
+}
+
 template <class T> const fobs_source_desc *source_desc() noexcept {
     if constexpr (std::is_base_of_v<Source, T>) {
         static const fobs_source_desc d = {sizeof(fobs_source_desc),
@@ -561,7 +718,7 @@ template <class T> const fobs_source_desc *source_desc() noexcept {
                                            has_admin_v<T> ? &admin : nullptr,
                                            nullptr,
                                            0,
-                                           nullptr};
+                                           &get_capability<T>};
         return &d;
     } else {
         return nullptr;
@@ -582,7 +739,7 @@ template <class T> const fobs_transport_desc *transport_desc() noexcept {
                                               &consumer_close,
                                               nullptr,
                                               0,
-                                              nullptr};
+                                              &get_capability<T>};
         return &d;
     } else {
         return nullptr;
@@ -601,7 +758,7 @@ template <class T> const fobs_action_desc *action_desc() noexcept {
                                            &execute,
                                            nullptr,
                                            0,
-                                           nullptr};
+                                           &get_capability<T>};
         return &d;
     } else {
         return nullptr;

@@ -10,7 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(FOBS_BREAK_BAD_NAME)
+#if defined(FOBS_RAW_V10)
+/* A plugin as built against the 1.0 headers: 1.0 entry and descriptor sizes, no
+ * capabilities, and the 1.0 admin ops the host's CLI falls back to. */
+#define FOBS_PLUGIN_NAME "raw_v10"
+#define FOBS_ENTRY_MINOR 0
+#define FOBS_ENTRY_SIZE offsetof(fobs_plugin_entry, min_host_minor)
+#define FOBS_TRANSPORT_DESC_SIZE offsetof(fobs_transport_desc, config_keys)
+#define FOBS_ACTION_DESC_SIZE offsetof(fobs_action_desc, config_keys)
+#define FOBS_TRANSPORT_ADMIN raw_admin
+#elif defined(FOBS_BREAK_BAD_NAME)
 #define FOBS_PLUGIN_NAME "Raw-OK" /* names are [a-z0-9_]+ */
 #elif defined(FOBS_BREAK_CREATE_FAILS)
 #define FOBS_PLUGIN_NAME "raw_create_fails"
@@ -30,6 +39,12 @@
 #endif
 #ifndef FOBS_ENTRY_SIZE
 #define FOBS_ENTRY_SIZE sizeof(fobs_plugin_entry)
+#endif
+#ifndef FOBS_TRANSPORT_DESC_SIZE
+#define FOBS_TRANSPORT_DESC_SIZE sizeof(fobs_transport_desc)
+#endif
+#ifndef FOBS_TRANSPORT_ADMIN
+#define FOBS_TRANSPORT_ADMIN NULL
 #endif
 #ifndef FOBS_ACTION_DESC_SIZE
 #define FOBS_ACTION_DESC_SIZE sizeof(fobs_action_desc)
@@ -117,6 +132,35 @@ static void raw_consumer_close(void *self, void *consumer) {
     (void)consumer;
 }
 
+#ifdef FOBS_RAW_V10
+static int contains(fobs_str s, const char *needle) {
+    size_t n = strlen(needle), i;
+    for (i = 0; i + n <= s.size; ++i)
+        if (memcmp(s.data + i, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* The 1.0 way: free-form ops, shapes the component chose. */
+static fobs_status raw_admin(void *self, fobs_str request, fobs_write_fn write, void *closure,
+                             fobs_error *err) {
+    static const char status[] =
+        "{\"backlog\":5,\"queue\":{\"name\":\"legacy\",\"depth\":2},"
+        "\"workers\":[{\"id\":\"w1\",\"busy\":true}]}";
+    static const char list[] = "{\"depth\":0,\"entries\":[]}";
+    const char *answer = NULL;
+    fobs_str out;
+    (void)self;
+    (void)err;
+    if (contains(request, "\"op\":\"status\"")) answer = status;
+    else if (contains(request, "\"op\":\"dlq_list\"")) answer = list;
+    if (answer == NULL) return FOBS_ERR_UNSUPPORTED;
+    out.data = answer;
+    out.size = strlen(answer);
+    write(closure, out);
+    return FOBS_OK;
+}
+#endif
+
 #ifdef FOBS_BREAK_NULL_create
 #define NULL_create 1
 #else
@@ -173,13 +217,13 @@ __attribute__((unused)) static const fobs_action_desc raw_action = {
 };
 
 __attribute__((unused)) static const fobs_transport_desc raw_transport = {
-    sizeof(fobs_transport_desc),
+    FOBS_TRANSPORT_DESC_SIZE,
     raw_create,
     raw_destroy,
     raw_start,
     raw_stop,
     NULL,
-    NULL,
+    FOBS_TRANSPORT_ADMIN,
     FOBS_FN(NULL_publish, raw_publish),
     FOBS_FN(NULL_consumer_open, raw_consumer_open),
     FOBS_FN(NULL_consumer_close, raw_consumer_close),
