@@ -88,7 +88,7 @@ void Dispatcher::submit(std::unique_ptr<Job> job) {
     }
     if (stopping_ || !running_) {
         lk.unlock();
-        job->done.retry("webhook action is not running");
+        job->retry_pending("webhook action is not running");
         return;
     }
     queue_.push_back(std::move(job));
@@ -178,7 +178,7 @@ void Dispatcher::fail_queued(const char *reason) {
         dropped.swap(queue_);
     }
     not_full_.notify_all();
-    for (auto &j : dropped) j->done.retry(reason);
+    for (auto &j : dropped) j->retry_pending(reason);
 }
 
 void Dispatcher::run() noexcept {
@@ -206,7 +206,7 @@ void Dispatcher::run() noexcept {
                 Job *raw = job.release();
                 if (!raw->easy) {
                     std::unique_ptr<Job> j(raw);
-                    j->done.retry("curl_easy_init failed");
+                    j->retry_pending("curl_easy_init failed");
                     std::lock_guard lk(mu_);
                     --in_flight_;
                     continue;
@@ -229,7 +229,7 @@ void Dispatcher::run() noexcept {
             curl_multi_remove_handle(multi_, m->easy_handle);
             std::unique_ptr<Job> job(raw);
             finish(*job, code);
-            if (job->done.pending()) job->done.retry("webhook finished without an outcome");
+            job->retry_pending("webhook finished without an outcome");
             idle_easy_.push_back(job->easy);
             ++finished;
         }
