@@ -4,12 +4,14 @@
 // JSON file after every request (atomically: write + rename) for the test to read.
 //
 //   node webhook_receiver.js --port P --stats FILE [--secret S]... [--tls-cert F --tls-key F]
+//                            [--log-bodies 1]   (requests_log entries also hold the body)
 //
 // Paths decide the answer:
 //   /ok                            200 "ok"
 //   /status/<code>[?retry_after=V&body=T&location=L]   that status, optional headers/body
 //   /delay/<ms>                    200 after <ms> milliseconds
 //   /hang                          never answers
+//   /fail_first/<code>             <code> the first time an Idempotency-Key is seen, then 200
 //   /close                         200 "ok" with "Connection: close" (a new connection per request)
 //   anything else                  204
 // With --secret, a request that fails verification gets 401 "invalid signature: <why>".
@@ -56,6 +58,7 @@ const stats = {
   client_errors: 0,
 };
 const ids = new Set();
+const failedOnce = new Set(); // Idempotency-Keys /fail_first has already failed
 
 function writeStats() {
   const tmp = args.stats + '.tmp';
@@ -102,7 +105,9 @@ function handle(req, res) {
     stats.distinct_ids = ids.size;
     stats.last = { method: req.method, path: url.pathname, headers: req.headers, body };
     if (stats.requests_log.length < 1000)
-      stats.requests_log.push({ method: req.method, path: url.pathname, headers: req.headers });
+      stats.requests_log.push(args.log_bodies
+        ? { method: req.method, path: url.pathname, headers: req.headers, body }
+        : { method: req.method, path: url.pathname, headers: req.headers });
 
     if (verifiers.length > 0) {
       let ok = false;
@@ -136,6 +141,12 @@ function handle(req, res) {
     writeStats();
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] === 'hang') return; // never answer; the client must time out
+    if (parts[0] === 'fail_first') {
+      const first = !failedOnce.has(id);
+      failedOnce.add(id);
+      res.writeHead(first ? Number(parts[1]) : 200, { 'Content-Type': 'text/plain' });
+      return res.end(first ? 'failing the first attempt' : 'ok');
+    }
     if (parts[0] === 'ok') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       return res.end('ok');
