@@ -461,6 +461,21 @@ int cmd_status(const Args &a) {
                 return obj[k].is_string() ? obj[k].get<std::string>() : obj[k].dump();
         return "-";
     };
+    // A clustered stream's or consumer's Raft group (nats: "cluster" beside the figures): its
+    // leader and each other replica's state, one line under the figures it belongs to.
+    auto replicas_line = [&](const json &obj) {
+        if (!obj.is_object() || !obj.contains("cluster") || !obj["cluster"].is_object()) return;
+        const json &c = obj["cluster"];
+        if (field(c, {"name"}) == "-" || field(c, {"name"}).empty()) return; // not clustered
+        std::string line = "leader=" + (field(c, {"leader"}).empty() ? std::string("none")
+                                                                       : field(c, {"leader"}));
+        for (const auto &r : c.value("replicas", json::array())) {
+            line += " " + field(r, {"name"}) + "=" + field(r, {"state"});
+            if (field(r, {"lag_ops"}) != "0" && field(r, {"lag_ops"}) != "-")
+                line += "(lag " + field(r, {"lag_ops"}) + ")";
+        }
+        std::printf("  %-10s %-26s %s\n", "", "replicas", line.c_str());
+    };
     for (const auto &e : out["pipelines"]) {
         std::printf("pipeline %s\n", e["name"].get<std::string>().c_str());
         if (e.contains("source")) {
@@ -495,15 +510,17 @@ int cmd_status(const Args &a) {
         std::printf("  %-10s %-26s messages=%s bytes=%s\n", "stream",
                     field(stream, {"name"}) == "-" ? "" : field(stream, {"name"}).c_str(),
                     field(stream, {"messages"}).c_str(), field(stream, {"bytes"}).c_str());
+        replicas_line(stream);
         if (!e["consumer"].get<std::string>().empty() && e.contains("transport_status")) {
             const json c = t.value("consumer", json());
-            if (c.is_object())
+            if (c.is_object()) {
                 std::printf("  %-10s %-26s pending=%s ack_pending=%s redelivered=%s\n", "consumer",
                             e["consumer"].get<std::string>().c_str(),
                             field(c, {"num_pending", "pending"}).c_str(),
                             field(c, {"num_ack_pending", "ack_pending"}).c_str(),
                             field(c, {"num_redelivered", "redelivered"}).c_str());
-            else
+                replicas_line(c);
+            } else
                 std::printf("  %-10s %-26s (not created yet)\n", "consumer",
                             e["consumer"].get<std::string>().c_str());
         }
@@ -512,6 +529,7 @@ int cmd_status(const Args &a) {
                     field(d, {"name"}) == "-" ? "" : field(d, {"name"}).c_str(),
                     field(d, {"depth"}) != "-" ? field(d, {"depth"}).c_str()
                                                : field(t, {"dlq_depth"}).c_str());
+        replicas_line(d);
     }
     return 0;
 }
