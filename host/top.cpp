@@ -446,6 +446,7 @@ bool wait_for_quit(bool keys, std::chrono::steady_clock::time_point deadline) {
         if (left.count() <= 0 || g_resized) return false;
         pollfd pfd{STDIN_FILENO, POLLIN, 0};
         int n = poll(&pfd, keys ? 1 : 0, int(left.count()));
+        if (n > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) return true; // the terminal is gone
         if (n > 0 && (pfd.revents & POLLIN)) {
             char buf[64];
             ssize_t got = ::read(STDIN_FILENO, buf, sizeof buf);
