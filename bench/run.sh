@@ -40,6 +40,8 @@
 # --wal-level: PostgreSQL's wal_level (default logical, which cdc mode needs; replica only to
 #   check that logical costs the other sections nothing).
 # --plugin-benches then runs the per-plugin benchmarks (bench_nats, bench_pg, webhook_bench).
+# FOBS_BENCH_KEEP=1 keeps the temp dir (logs, configs, per-event stage files) after a success;
+# FOBS_BRIDGE_ARGS adds options to the C bridge (e.g. --send-asap, see bench/bridge/bridge.c).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,7 +65,7 @@ while [ $# -gt 0 ]; do
     --no-build) no_build=1 ;;
     --tap) tap=1 ;;
     --no-stages) stages=0 ;;
-    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -139,7 +141,9 @@ cleanup() {
     for p in $(seq 100); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pg_pid" 2>/dev/null || true
   fi
-  if [ "$rc" != 0 ]; then log "failed (exit $rc); logs kept in $work"; else rm -rf "$work"; fi
+  if [ "$rc" != 0 ]; then log "failed (exit $rc); logs kept in $work"
+  elif [ -n "${FOBS_BENCH_KEEP:-}" ]; then log "logs, configs and stage files kept in $work (FOBS_BENCH_KEEP)"
+  else rm -rf "$work"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -400,7 +404,7 @@ if want bridge; then
   rm -f "$work/bridge.ready"
   start bridge "$bridge_bin" --conninfo "$conninfo" --channel bench_events --nats-url "$nats_url" \
     --stream bench_bridge --prefix bench.bridge --durable bench_bridge --url "$hook_url" \
-    --window 1000 --batch 500 --concurrency 32 --ready-file "$work/bridge.ready"
+    --window 1000 --batch 500 --concurrency 32 --ready-file "$work/bridge.ready" ${FOBS_BRIDGE_ARGS:-}
   wait_until 30 "C bridge" "$bridge_pid" test -f "$work/bridge.ready"
   log "  full speed ($n_full events)"
   thread_ticks "$bridge_pid" >"$work/threads-bridge-0.tsv"
