@@ -141,7 +141,7 @@ TEST(TopLive, sigterm_restores_the_terminal_and_exits_0) {
     TempDir dir;
     std::string url = "http://127.0.0.1:" + std::to_string(obs.metrics_port());
     std::string command = "'" + observer_binary() + "' top --url " + url + " </dev/tty & echo $! > '" +
-                          (dir / "pid").string() + "'; wait $!; echo \"top exited $?\"; stty -a | tr ' ' '\\n' | grep -x icanon; sleep 60";
+                          (dir / "pid").string() + "'; wait $!; echo \"top exited $?\"; stty -a | tr ' ' '\\n' | grep -x icanon; echo checked; sleep 60";
     // In the background (so the shell learns its pid) but reading the terminal: `sh` would
     // give a background job /dev/null as stdin.
     ASSERT_EQ(tmux.run({"new-session", "-d", "-s", "top", "-x", "80", "-y", "24", "sh", "-c", command}).first, 0);
@@ -154,7 +154,7 @@ TEST(TopLive, sigterm_restores_the_terminal_and_exits_0) {
     ASSERT_TRUE(eventually(
         [&] {
             pane = tmux.capture();
-            return pane.find("top exited") != std::string::npos;
+            return pane.find("\nchecked") != std::string::npos;
         },
         std::chrono::seconds(10)))
         << pane;
