@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CTest: fraiseql-observer(1) lists every command, subcommand, option, exit code, environment
 # variable and file that `fraiseql-observer --help` lists, and man renders it without a warning
-# (what lintian checks too). Both come from host/cli_reference.cpp; this checks the generator,
-# reading --help as a user would, not the tables.
+# (what lintian checks too), and the parser accepts every option --help lists. All come from
+# host/cli_reference.cpp; this checks the generator, reading --help as a user would.
 # Usage: check_man_page.sh <fraiseql-observer binary> <fraiseql-observer.1.gz>
 set -euo pipefail
 bin=$1
@@ -53,6 +53,20 @@ for s in "Exit codes" Environment Files; do
     check "$e"
   done
 done
+# Every option --help describes is one the parser accepts (an option added to the reference
+# but not to cli.cpp's parser would be rejected as unknown, exit 2). Options with a value get
+# one that parses ("1" for numbers, a word otherwise).
+while read -r line; do
+  flags=$(grep -oE -- '(^|[ ,])--?[a-zA-Z][a-zA-Z-]*' <<<"${line%%  [A-Za-z(]*}" | tr -d ' ,')
+  value=$(sed -n 's/^ *[-a-zA-Z, ]*--[a-z-]* \([A-Z]\+\)  .*/\1/p' <<<"$line")
+  for f in $flags; do
+    args=("$f")
+    [[ -n $value ]] && { [[ $value == N ]] && args+=(1) || args+=(x); }
+    rc=0
+    "$bin" "${args[@]}" --help >/dev/null 2>&1 || rc=$?
+    [[ $rc -eq 0 ]] || missing+=("parser rejects ${args[*]} (exit $rc)")
+  done
+done < <(section Options | grep -E '^  -')
 for heading in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS "EXIT STATUS" ENVIRONMENT FILES; do
   check "$heading"
 done
