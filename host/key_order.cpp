@@ -38,7 +38,7 @@ bool KeyOrder::admit(Item item) {
         uint64_t earliest = UINT64_MAX;
         if (!st.parked.empty()) earliest = st.parked.begin()->first.first;
         if (!st.awaited.empty()) earliest = std::min(earliest, st.awaited.begin()->first);
-        if (!st.running && item.position < earliest) {
+        if (!holding_ && !st.running && item.position < earliest) {
             st.running = true;
             ++running_;
             Ticket t{item.key, item.position, item.id};
@@ -55,7 +55,11 @@ bool KeyOrder::admit(Item item) {
             // Full and nothing running: no completion will ever free a slot, and the awaited
             // redeliveries cannot come in. Hand back the newest parked event (the last of its
             // key, so its key keeps its order: it is awaited like a retried one).
-            if (running_ == 0 && running_ + parked_ >= capacity_) {
+            if (running_ == 0 && running_ + parked_ >= capacity_ && holding_) {
+                // The transport hands out no more: whatever was coming back has come.
+                holding_ = false;
+                advance_all(work);
+            } else if (running_ == 0 && running_ + parked_ >= capacity_) {
                 auto newest = std::prev(parked_index_.end());
                 KeyState &vs = keys_.at(newest->second);
                 auto node = vs.parked.extract(newest->first);
@@ -91,7 +95,7 @@ void KeyOrder::finish(const Ticket &t, Settled how) {
 }
 
 void KeyOrder::advance(KeyState &st, std::vector<Work> &out) {
-    if (st.running || st.parked.empty()) return;
+    if (holding_ || st.running || st.parked.empty()) return;
     auto first = st.parked.begin();
     if (!st.awaited.empty() && st.awaited.begin()->first < first->first.first) return;
     auto node = st.parked.extract(first);
@@ -104,11 +108,38 @@ void KeyOrder::advance(KeyState &st, std::vector<Work> &out) {
     out.push_back([start = std::move(item.start), t = std::move(t)] { start(t); });
 }
 
+void KeyOrder::hold() {
+    std::lock_guard lock(mu_);
+    holding_ = true;
+}
+
+void KeyOrder::release() {
+    std::vector<Work> work;
+    {
+        std::lock_guard lock(mu_);
+        if (!holding_) return;
+        holding_ = false;
+        advance_all(work);
+    }
+    run(work);
+}
+
+void KeyOrder::advance_all(std::vector<Work> &out) {
+    // Keys in the order of their earliest parked event: the stream's order across keys.
+    std::vector<std::string> order;
+    for (const auto &[slot, key] : parked_index_) order.push_back(key);
+    for (const auto &key : order) {
+        auto it = keys_.find(key);
+        if (it != keys_.end()) advance(it->second, out);
+    }
+}
+
 void KeyOrder::drain() {
     std::vector<Work> work;
     {
         std::lock_guard lock(mu_);
         draining_ = true;
+        holding_ = false;
         for (auto it = keys_.begin(); it != keys_.end();) {
             for (auto &[slot, item] : it->second.parked) work.push_back(std::move(item.give_back));
             it->second.parked.clear();

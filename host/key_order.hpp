@@ -67,6 +67,12 @@ class KeyOrder {
     bool admit(Item item);
     /// The running event of `t.key` ended; starts the key's next event when it may run.
     void finish(const Ticket &t, Settled how);
+    /// Start-up: nothing starts until release(); everything admitted meanwhile is parked in
+    /// position order. A new worker cannot know which earlier events of a key a previous one
+    /// left unsettled; holding for as long as those take to come back (the transport's
+    /// ack_wait) lets them go first. A window that fills up during the hold releases it.
+    void hold();
+    void release();
     /// Shutdown: every parked event is handed back, and from now on an event that would park
     /// is handed back at once; running events finish normally.
     void drain();
@@ -89,6 +95,7 @@ class KeyOrder {
     // Moves the key's next event to running when nothing earlier is pending; adds its start
     // to `out`.
     void advance(KeyState &st, std::vector<Work> &out);
+    void advance_all(std::vector<Work> &out);
     static void run(std::vector<Work> &work);
 
     mutable std::mutex mu_;
@@ -98,6 +105,7 @@ class KeyOrder {
     size_t running_ = 0, parked_ = 0, awaited_ = 0;
     uint64_t arrivals_ = 0;
     bool draining_ = false;
+    bool holding_ = false;
 };
 
 } // namespace fraiseql_observer::host

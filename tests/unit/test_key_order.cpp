@@ -186,6 +186,36 @@ TEST(KeyOrder, drain_hands_back_parked_and_would_be_parked_events) {
     EXPECT_EQ(o.parked(), 0u);
 }
 
+TEST(KeyOrder, start_up_hold_parks_everything_then_runs_each_key_from_its_earliest_event) {
+    // A restarted worker: new events (positions 20, 21) arrive before the ones a dead worker
+    // left unsettled (10, 11) come back; the hold lets those go first.
+    KeyOrder o(100);
+    Recorder r;
+    o.hold();
+    EXPECT_TRUE(o.admit(r.item("A", 20)));
+    EXPECT_TRUE(o.admit(r.item("B", 21)));
+    EXPECT_TRUE(o.admit(r.item("A", 11)));
+    EXPECT_TRUE(o.admit(r.item("A", 10)));
+    EXPECT_TRUE(r.started.empty());
+    o.release();
+    EXPECT_EQ(r.started, (std::vector<std::string>{"A/10", "B/21"}));
+    r.finish(o, "A/10", Settled::done);
+    r.finish(o, "A/11", Settled::done);
+    EXPECT_EQ(r.started, (std::vector<std::string>{"A/10", "B/21", "A/11", "A/20"}));
+}
+
+TEST(KeyOrder, a_window_filled_during_the_hold_releases_it) {
+    KeyOrder o(3);
+    Recorder r;
+    o.hold();
+    o.admit(r.item("A", 2));
+    o.admit(r.item("B", 3));
+    EXPECT_TRUE(r.started.empty());
+    o.admit(r.item("A", 1)); // 3 held, nothing running: nothing more can arrive
+    EXPECT_EQ(r.started, (std::vector<std::string>{"A/1", "B/3"}));
+    EXPECT_TRUE(r.given_back.empty());
+}
+
 TEST(KeyOrder, synchronous_completions_do_not_nest) {
     // An action that completes inside start(): 100 000 parked events of one key run one after
     // the other from the outermost call, not as 100 000 nested frames.
