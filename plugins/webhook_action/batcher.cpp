@@ -64,10 +64,9 @@ void Batcher::add(std::string_view id, std::string_view body, sdk::Completion do
             opened_at_ = Clock::now();
             // The timer sleeps without a deadline while no batch is open; otherwise it wakes at
             // the deadline it is waiting for anyway and then looks at the batch open by then.
-            if (timer_idle_) {
-                timer_idle_ = false;
-                cv_.notify_one();
-            }
+            // Only the timer clears timer_idle_: this batch may fill and close before the timer
+            // runs, and the next batch must wake it again.
+            if (timer_idle_) cv_.notify_one();
         }
         open_.push_back(BatchItem{std::string(id), std::string(body), std::move(done)});
         if (open_.size() < max_events_) return;
@@ -98,7 +97,7 @@ void Batcher::run() noexcept {
         if (open_.empty()) {
             timer_idle_ = true;
             cv_.wait(lk, [&] { return stopping_ || !open_.empty(); });
-            timer_idle_ = false;
+            timer_idle_ = false; // under the lock, with a batch open (or stopping)
             continue;
         }
         const uint64_t gen = generation_;

@@ -74,7 +74,8 @@ class Batcher {
     std::vector<BatchItem> open_;   // the open batch, in add() order
     Clock::time_point opened_at_;   // when its first event arrived
     uint64_t generation_ = 0;       // +1 each time a batch is closed
-    bool timer_idle_ = false;       // the timer waits for a batch to open (needs a notify)
+    bool timer_idle_ = false;       // the timer waits for a batch to open (needs a notify);
+                                    // set and cleared by the timer only
     bool stopping_ = false;
     bool started_ = false;
     std::thread timer_;

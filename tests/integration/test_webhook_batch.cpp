@@ -221,6 +221,21 @@ TEST_F(WebhookBatch, the_same_composition_gives_the_same_webhook_id_and_another_
     EXPECT_EQ(rx_.stats()["verified"], 3);
 }
 
+// A batch that fills before the timer thread has even looked at it must not leave the timer
+// asleep for the next one: each round is a full batch at once, then a lone event that only the
+// timer can send.
+TEST_F(WebhookBatch, a_lone_event_after_a_full_batch_is_still_sent_by_time) {
+    auto a = started(config(rx_.url("/ok"), {{"batch_max_events", 10}, {"batch_max_wait_ms", 20}}),
+                     "rounds");
+    for (int round = 0; round < 100; ++round) {
+        Outcomes out;
+        out.run(*a, numbered("round" + std::to_string(round) + "-", 11));
+        ASSERT_TRUE(out.wait_for(11, 10s)) << "round " << round << ": " << out.all().size()
+                                           << " of 11 outcomes; the lone event was never sent";
+    }
+    EXPECT_EQ(rx_.stats()["requests"], 200);
+}
+
 TEST_F(WebhookBatch, batch_max_events_1_sends_each_event_as_before) {
     auto a = started(config(rx_.url("/ok"), {{"batch_max_events", 1}}), "single");
     auto o = a->execute_sync(make_event("one-1"), 20000);
