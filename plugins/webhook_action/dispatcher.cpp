@@ -78,8 +78,9 @@ void Dispatcher::start() {
 
 void Dispatcher::submit(std::unique_ptr<Job> job) {
     std::unique_lock lk(mu_);
-    // Up to 4 x max_concurrency events wait: deep enough that the submitting thread is not
-    // woken for every admitted batch (profiled: 2-4 us per event), still bounded.
+    // Up to 4 x max_concurrency requests (single events or webhook batches) wait: deep enough
+    // that the submitting thread is not woken for every admitted group of requests (profiled:
+    // 2-4 us per event), still bounded.
     const size_t cap = 4 * static_cast<size_t>(config_.max_concurrency);
     if (queue_.size() >= cap && !stopping_ && running_) {
         ++blocked_submitters_;

@@ -1,6 +1,8 @@
 // One libcurl multi loop on one plugin-owned thread: runs up to `max_concurrency` requests at
-// once over kept-alive connections (the multi handle's connection cache), queues at most as
-// many more, and blocks submitters beyond that (back-pressure instead of unbounded memory).
+// once over kept-alive connections (the multi handle's connection cache), queues at most 4 x as
+// many more, and blocks submitters beyond that (back-pressure instead of unbounded memory). A
+// request carries one event or one batch; it never retries in-process (a retry is the
+// transport's redelivery).
 #pragma once
 
 #include "response.hpp"
