@@ -276,7 +276,10 @@ static void http_loop(void) {
         pthread_mutex_unlock(&held_mu);
         int running = 0;
         curl_multi_perform(multi, &running);
-        int left = 0, settled = 0;
+        /* Settled messages are freed after the sweep, together: libnats hands every freed
+         * message to its garbage-collector thread and wakes it when it is idle. */
+        natsMsg *done[64];
+        int left = 0, settled = 0, n_done = 0;
         CURLMsg *cm;
         while ((cm = curl_multi_info_read(multi, &left)) != NULL) {
             if (cm->msg != CURLMSG_DONE) continue;
@@ -287,11 +290,16 @@ static void http_loop(void) {
             curl_multi_remove_handle(multi, cm->easy_handle);
             if (cm->data.result == CURLE_OK && status >= 200 && status < 300) natsMsg_Ack(t->msg, NULL);
             else natsMsg_NakWithDelay(t->msg, 1000, NULL);
-            natsMsg_Destroy(t->msg);
+            if (n_done == (int)(sizeof done / sizeof *done)) {
+                for (int i = 0; i < n_done; ++i) natsMsg_Destroy(done[i]);
+                n_done = 0;
+            }
+            done[n_done++] = t->msg;
             t->msg = NULL;
             idle[n_idle++] = t;
             ++settled;
         }
+        for (int i = 0; i < n_done; ++i) natsMsg_Destroy(done[i]);
         if (settled) {
             pthread_mutex_lock(&held_mu);
             bool was_full = held >= opt.max_held;

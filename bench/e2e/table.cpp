@@ -166,10 +166,13 @@ int run_table(const Args &args) {
     // 4. Per-key ordering over 1 000 keys against unordered notify mode.
     {
         auto ordered = rate("observer:notify:ordered:full"), unordered = rate("observer:notify:full");
-        if (ordered && unordered)
-            goal(*ordered >= 0.9 * *unordered, "notify, ordering = entity over 1 000 keys: " + num(*ordered, 0) +
-                                                   "/s, costs " + num(100 * (1 - *ordered / *unordered), 0) +
-                                                   " % of unordered (" + num(*unordered, 0) + "/s); goal <= 10 %");
+        if (ordered && unordered) {
+            const double cost = 100 * (1 - *ordered / *unordered);
+            goal(*ordered >= 0.9 * *unordered,
+                 "notify, ordering = entity over 1 000 keys: " + num(*ordered, 0) + "/s, " +
+                     (cost >= 0 ? "costs " + num(cost, 0) + " %" : "costs nothing (" + num(-cost, 0) + " % faster)") +
+                     " against unordered (" + num(*unordered, 0) + "/s); goal <= 10 %");
+        }
         else absent("ordering = entity: not measured (ordering section, or a build without it)");
     }
     // 5. No loss, no duplicates anywhere; the observer's peak RSS.
