@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
     --no-build) no_build=1 ;;
     --tap) tap=1 ;;
     --no-stages) stages=0 ;;
-    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
