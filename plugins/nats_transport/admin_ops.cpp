@@ -64,7 +64,42 @@ struct StreamState {
     uint64_t msgs = 0, bytes = 0, first = 0, last = 0;
     int64_t consumers = 0;
     bool exists = false;
+    json cluster; // null when the server reports none
 };
+
+// nats-server (2.9) keeps a SIGKILLed member's `offline` false for as long as the group
+// remembers it; what changes is `active`, the time since the leader last heard from it, which
+// Raft heartbeats (1 s) keep below ~1-2 s for a live member. Five missed heartbeats: offline.
+constexpr int64_t kOfflineAfterNs = 5'000'000'000;
+
+const char *peer_state(const jsPeerInfo &p) {
+    if (p.Offline || p.Active > kOfflineAfterNs) return "offline";
+    return p.Current ? "current" : "lagging";
+}
+
+// The Raft group of a stream or consumer as JetStream reports it (StreamInfo/ConsumerInfo
+// .cluster): its leader, and each other replica's state. `replicas` lists the followers only
+// (JetStream leaves the leader out); a replica is "offline" when the leader has lost it,
+// "lagging" while it is behind (lag_ops: Raft operations it misses), else "current". No leader
+// (an election, or no quorum) is an empty string, which the CLI shows as "none".
+json cluster_json(const jsClusterInfo *ci) {
+    if (!ci) return nullptr;
+    json replicas = json::array();
+    for (int i = 0; i < ci->ReplicasLen; ++i) {
+        const jsPeerInfo *p = ci->Replicas[i];
+        if (!p) continue;
+        replicas.push_back({{"name", p->Name ? p->Name : ""},
+                            {"state", peer_state(*p)},
+                            {"current", p->Current},
+                            {"offline", p->Offline},
+                            {"lag_ops", p->Lag},
+                            // Active: nanoseconds since the leader last heard from it.
+                            {"active_ms", p->Active / 1'000'000}});
+    }
+    return {{"name", ci->Name ? ci->Name : ""},
+            {"leader", ci->Leader ? ci->Leader : ""},
+            {"replicas", replicas}};
+}
 
 StreamState stream_state(Link &link, const std::string &name) {
     jsStreamInfo *si = nullptr;
@@ -79,6 +114,7 @@ StreamState stream_state(Link &link, const std::string &name) {
     st.first = si->State.FirstSeq;
     st.last = si->State.LastSeq;
     st.consumers = si->State.Consumers;
+    st.cluster = cluster_json(si->Cluster);
     jsStreamInfo_Destroy(si);
     return st;
 }
@@ -93,22 +129,43 @@ json status_sections(const json &st, const std::string &consumer) {
             if (obj.is_object() && obj.contains(key)) rows.push_back(json::array({label, obj[key]}));
         return rows;
     };
+    // A clustered stream's or consumer's Raft group: the leader as a row, each follower's
+    // state in a table under the figures it belongs to.
+    auto add_cluster = [](json &sec, const json &obj) {
+        if (!obj.is_object() || !obj.contains("cluster") || !obj["cluster"].is_object()) return;
+        const json &c = obj["cluster"];
+        if (c.value("name", std::string()).empty()) return; // not clustered
+        std::string leader = c.value("leader", std::string());
+        sec["rows"].push_back(json::array({"leader", leader.empty() ? "none" : leader}));
+        json table = {{"title", "replicas"},
+                      {"columns", {"server", "state", "lag_ops", "active_ms"}},
+                      {"rows", json::array()}};
+        for (const auto &r : c.value("replicas", json::array()))
+            table["rows"].push_back({r.value("name", std::string()), r.value("state", std::string()),
+                                     r.value("lag_ops", json()), r.value("active_ms", json())});
+        sec["tables"] = json::array({table});
+    };
     const json &stream = st["stream"];
-    sections.push_back({{"title", "stream"},
-                        {"name", stream.is_object() ? stream["name"] : json("(not created yet)")},
-                        {"rows", rows_of(stream, {{"messages", "messages"}, {"bytes", "bytes"},
-                                                  {"first_seq", "first_seq"}, {"last_seq", "last_seq"},
-                                                  {"consumers", "consumers"}})}});
+    json stream_sec = {{"title", "stream"},
+                       {"name", stream.is_object() ? stream["name"] : json("(not created yet)")},
+                       {"rows", rows_of(stream, {{"messages", "messages"}, {"bytes", "bytes"},
+                                                 {"first_seq", "first_seq"}, {"last_seq", "last_seq"},
+                                                 {"consumers", "consumers"}})}};
+    add_cluster(stream_sec, stream);
+    sections.push_back(stream_sec);
     if (!consumer.empty()) {
         const json &c = st["consumer"];
         json sec = {{"title", "consumer"}, {"name", consumer},
                     {"rows", rows_of(c, {{"pending", "num_pending"}, {"ack_pending", "num_ack_pending"},
                                          {"redelivered", "num_redelivered"}, {"waiting", "num_waiting"}})}};
         if (!c.is_object()) sec["rows"].push_back(json::array({"created", false}));
+        add_cluster(sec, c);
         sections.push_back(sec);
     }
-    sections.push_back({{"title", "dlq"}, {"name", st["dlq"]["name"]},
-                        {"rows", rows_of(st["dlq"], {{"depth", "depth"}, {"bytes", "bytes"}})}});
+    json dlq_sec = {{"title", "dlq"}, {"name", st["dlq"]["name"]},
+                    {"rows", rows_of(st["dlq"], {{"depth", "depth"}, {"bytes", "bytes"}})}};
+    add_cluster(dlq_sec, st["dlq"]);
+    sections.push_back(dlq_sec);
     return sections;
 }
 
@@ -123,7 +180,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
                                      {"bytes", st.bytes},
                                      {"first_seq", st.first},
                                      {"last_seq", st.last},
-                                     {"consumers", st.consumers}}
+                                     {"consumers", st.consumers},
+                                     {"cluster", st.cluster}}
                               : json(nullptr);
     jsConsumerInfo *ci = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -137,8 +195,10 @@ json status(Link &link, const NatsConfig &config, const json &req) {
                            {"num_ack_pending", ci->NumAckPending},
                            {"num_redelivered", ci->NumRedelivered},
                            {"num_waiting", ci->NumWaiting},
+                           {"num_delivered", ci->Delivered.Consumer}, // handed out, first deliveries and redeliveries
                            {"delivered_stream_seq", ci->Delivered.Stream},
-                           {"ack_floor_stream_seq", ci->AckFloor.Stream}};
+                           {"ack_floor_stream_seq", ci->AckFloor.Stream},
+                           {"cluster", cluster_json(ci->Cluster)}};
         jsConsumerInfo_Destroy(ci);
     } else if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr) {
         out["consumer"] = nullptr;
@@ -146,7 +206,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
         fail(s, code, "consumer info " + consumer);
     }
     StreamState dlq = stream_state(link, config.dlq_stream);
-    out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes}};
+    out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes},
+                  {"cluster", dlq.cluster}};
     out["summary"] = out["connection"];
     out["sections"] = status_sections(out, consumer);
     return out;

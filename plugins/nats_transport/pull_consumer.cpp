@@ -205,7 +205,10 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         so.ManualAck = true;
         jsErrCode code = static_cast<jsErrCode>(0);
         natsSubscription *sub = nullptr;
-        natsStatus s = js_PullSubscribe(&sub, session->js, config.subject_prefix.c_str(),
+        // cnats checks a bound subscription's subject against the consumer's filter.
+        const std::string &subject = filter.server_subject().empty() ? config.subject_prefix
+                                                                     : filter.server_subject();
+        natsStatus s = js_PullSubscribe(&sub, session->js, subject.c_str(),
                                         options.consumer_name.c_str(), nullptr, &so, &code);
         if (s != NATS_OK)
             throw std::runtime_error(

@@ -256,7 +256,7 @@ TEST(AbiRefusal, truncated_entry_struct_is_refused_with_both_sizes) {
     EXPECT_THAT(msg, HasSubstr("entry struct_size " +
                                std::to_string(offsetof(fobs_plugin_entry, description)) +
                                " is smaller than the ABI 1.0 entry (" +
-                               std::to_string(sizeof(fobs_plugin_entry)) + " bytes)"));
+                               std::to_string(offsetof(fobs_plugin_entry, min_host_minor)) + " bytes)"));
 }
 
 TEST(AbiRefusal, truncated_descriptor_is_refused_with_both_sizes) {
@@ -266,7 +266,7 @@ TEST(AbiRefusal, truncated_descriptor_is_refused_with_both_sizes) {
     EXPECT_THAT(msg, HasSubstr("action descriptor struct_size " +
                                std::to_string(offsetof(fobs_action_desc, execute)) +
                                " is smaller than the ABI 1.0 action descriptor (" +
-                               std::to_string(sizeof(fobs_action_desc)) + " bytes)"));
+                               std::to_string(offsetof(fobs_action_desc, config_keys)) + " bytes)"));
 }
 
 class AbiNullFunction : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};

@@ -264,6 +264,87 @@ TEST_F(NatsTransportTest, transient_failure_twice_then_success_redelivers_after_
     t->stop();
 }
 
+// Filters applied once (issue 16): one entity type and one operation become the consumer's
+// FilterSubject, so JetStream never hands out the other events (the consumer's counts show it);
+// the transport tells the host it filtered.
+TEST_F(NatsTransportTest, a_single_type_filter_is_the_consumer_filter_subject_and_others_are_never_fetched) {
+    Names n("filter1");
+    auto t = started(n.config());
+    ASSERT_EQ(t->publish_sync(make_event("f-order", "Order", "INSERT")).kind, FOBS_OUTCOME_OK);
+    ASSERT_EQ(t->publish_sync(make_event("f-user", "User", "INSERT")).kind, FOBS_OUTCOME_OK);
+    ASSERT_EQ(t->publish_sync(make_event("f-upd", "Order", "UPDATE")).kind, FOBS_OUTCOME_OK);
+    Sink sink;
+    auto s = spec("orders", "only_order_inserts");
+    s.entity_types = {"Order"};
+    s.operations = {"INSERT"};
+    auto consumer = t->open_consumer(s, sink.fn());
+    EXPECT_TRUE(consumer->filters_applied());
+    ASSERT_TRUE(fobs_test::eventually([&] { return sink.count() == 1; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    ASSERT_EQ(sink.count(), 1u);
+    EXPECT_EQ(sink.snapshot()[0].id, "f-order");
+    json st = admin(*t, {{"op", "status"}, {"consumer", "only_order_inserts"}});
+    // Handed out by JetStream: the one matching event only; the stream holds three.
+    EXPECT_EQ(st["stream"]["messages"], 3);
+    EXPECT_EQ(st["consumer"]["num_pending"], 0);
+    EXPECT_EQ(st["consumer"]["num_delivered"], 1) << st.dump();
+    Raw raw;
+    EXPECT_EQ(raw.consumer_filter(n.stream, "only_order_inserts"), n.prefix + ".Order.INSERT");
+    consumer->close();
+    t->stop();
+}
+
+// Several types cannot be one filter subject on nats-server 2.9 (FilterSubjects is 2.10+, and
+// cnats 3.4.1 cannot send it): the transport filters right after the fetch and acks the rest,
+// still only once.
+TEST_F(NatsTransportTest, several_types_are_filtered_by_the_transport_and_the_rest_acked) {
+    Names n("filterN");
+    auto t = started(n.config());
+    for (const char *type : {"Order", "User", "Invoice"})
+        ASSERT_EQ(t->publish_sync(make_event(std::string("m-") + type, type, "INSERT")).kind, FOBS_OUTCOME_OK);
+    Sink sink;
+    auto s = spec("two", "two_types");
+    s.entity_types = {"Order", "Invoice"};
+    auto consumer = t->open_consumer(s, sink.fn());
+    EXPECT_TRUE(consumer->filters_applied());
+    ASSERT_TRUE(fobs_test::eventually([&] { return sink.count() == 2; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    ASSERT_EQ(sink.count(), 2u);
+    for (const auto &seen : sink.snapshot()) EXPECT_NE(seen.entity_type, "User");
+    ASSERT_TRUE(fobs_test::eventually([&] {
+        json st = admin(*t, {{"op", "status"}, {"consumer", "two_types"}});
+        return st["consumer"]["num_ack_pending"] == 0 && st["consumer"]["num_pending"] == 0;
+    }, 5s)) << "the unwanted event was acked, not left to redeliver";
+    Raw raw;
+    EXPECT_EQ(raw.consumer_filter(n.stream, "two_types"), "");
+    EXPECT_EQ(admin(*t, {{"op", "status"}, {"consumer", "two_types"}})["consumer"]["num_delivered"], 3)
+        << "fetched all three; the transport, not the host, dropped the User event";
+    consumer->close();
+    t->stop();
+}
+
+// issue 14 item 4: the host passes the pipeline's longest action attempt; an ack_wait below
+// twice that is warned about when the consumer is set up.
+TEST_F(NatsTransportTest, ack_wait_shorter_than_twice_the_longest_attempt_is_warned_about) {
+    Names n("ackwarn");
+    auto t = started(n.config({{"jetstream", {{"ack_wait_secs", 5}}}}));
+    Sink sink;
+    auto s = spec("slowpipe", "slow_worker");
+    s.max_attempt_ms = 4000;
+    auto consumer = t->open_consumer(s, sink.fn());
+    EXPECT_TRUE(fobs_test::eventually(
+        [&] { return h.logged("JetStream redelivers an unacknowledged event after 5000 ms, but one action attempt may take 4000 ms; raise jetstream.ack_wait_secs to at least 8 s"); },
+        5s));
+    consumer->close();
+    auto s2 = spec("fastpipe", "fast_worker");
+    s2.max_attempt_ms = 2500;
+    auto ok = t->open_consumer(s2, sink.fn());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(h.logged("may take 2500 ms"));
+    ok->close();
+    t->stop();
+}
+
 TEST_F(NatsTransportTest, retry_after_from_the_action_wins_over_the_backoff) {
     Names n("retryafter");
     auto t = started(n.config({{"jetstream", {{"max_deliver", 5}, {"backoff_secs", {5}}}}}));

@@ -60,4 +60,14 @@ uint64_t JsReader::count(const std::string &stream) {
     return n;
 }
 
+std::string JsReader::consumer_filter(const std::string &stream, const std::string &consumer) {
+    jsConsumerInfo *ci = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    if (js_GetConsumerInfo(&ci, js_, stream.c_str(), consumer.c_str(), nullptr, &code) != NATS_OK)
+        throw std::runtime_error("no consumer " + consumer + " on " + stream);
+    std::string filter = ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
+    jsConsumerInfo_Destroy(ci);
+    return filter;
+}
+
 } // namespace fobs_test

@@ -31,6 +31,8 @@ class JsReader {
     std::vector<Stored> messages(const std::string &stream);
     /// How many messages the stream holds (0 when it does not exist or NATS is unreachable).
     uint64_t count(const std::string &stream);
+    /// A durable consumer's FilterSubject ("" when it has none); throws when it does not exist.
+    std::string consumer_filter(const std::string &stream, const std::string &consumer);
     /// The JetStream context, for the cnats calls a test needs beyond reading.
     jsCtx *js() const { return js_; }
 

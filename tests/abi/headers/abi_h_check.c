@@ -15,7 +15,7 @@ int fobs_abi_h_check(const fobs_plugin_entry *entry) {
                      {NULL, 0}, {NULL, 0}, 0, 0};
     fobs_label label = {{"a", 1}, {"b", 1}};
     fobs_consumer_options opts = {sizeof(fobs_consumer_options), {NULL, 0}, {NULL, 0}, NULL, 0,
-                                  NULL, 0, 1};
+                                  NULL, 0, 1, 0, NULL};
     fobs_source_record rec = {sizeof(fobs_source_record), {NULL, 0}, -1, {NULL, 0}};
     fobs_plugin_get_entry_fn fn = NULL;
     fobs_status st = FOBS_OK + FOBS_ERR + FOBS_ERR_CONFIG + FOBS_ERR_UNSUPPORTED;
