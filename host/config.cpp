@@ -3,6 +3,7 @@
 #include "config_interpolate.hpp"
 #include "config_suggest.hpp"
 
+#include <fraiseql_observer/subject_token.hpp>
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
@@ -73,13 +74,8 @@ bool is_valid_name(std::string_view s) {
     });
 }
 
-/// A NATS subject token: non-empty; no `.`, `*`, `>`, whitespace or control characters.
-bool is_subject_token(std::string_view s) {
-    return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return c == '.' || c == '*' || c == '>' || u <= 0x20 || u == 0x7f;
-    });
-}
+/// A NATS subject token: the SDK's one rule (fraiseql_observer/subject_token.hpp).
+bool is_subject_token(std::string_view s) { return sdk::is_subject_token(s); }
 
 /// A durable consumer name: a subject token that is also safe as a file name on the server.
 bool is_consumer_name(std::string_view s) {

@@ -2,6 +2,8 @@
 
 #include "json_text.hpp"
 
+#include <fraiseql_observer/subject_token.hpp>
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -43,13 +45,7 @@ std::string hex_byte(unsigned char c) {
 
 } // namespace
 
-bool valid_subject_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (unsigned char c : s) {
-        if (c <= 0x20 || c == 0x7f || c == '.' || c == '*' || c == '>') return false;
-    }
-    return find_control(s) == std::string_view::npos;
-}
+bool valid_subject_token(std::string_view s) { return sdk::is_subject_token(s); }
 
 // The namespace of fraiseql-observer's name-based event ids (a fixed random UUID).
 static const unsigned char k_namespace[16] = {0x6f, 0x1c, 0x3a, 0x52, 0x8e, 0x0b, 0x4d, 0x7e,

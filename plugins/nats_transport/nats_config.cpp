@@ -2,6 +2,7 @@
 
 #include <fraiseql_observer/plugin.hpp>
 #include <fraiseql_observer/redact.hpp>
+#include <fraiseql_observer/subject_token.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -194,13 +195,7 @@ bool is_within(const std::string &prefix, const std::string &other) {
 
 } // namespace
 
-bool valid_subject_token(std::string_view token) {
-    if (token.empty()) return false;
-    for (unsigned char c : token)
-        if (c == '.' || c == '*' || c == '>' || std::isspace(c) || c < 0x20 || c == 0x7f)
-            return false;
-    return true;
-}
+bool valid_subject_token(std::string_view token) { return sdk::is_subject_token(token); }
 
 int64_t NatsConfig::nak_delay_ms(uint64_t delivery_count) const {
     // Long enough to ride out a receiver that restarts, deploys or fails over (tens of seconds

@@ -141,10 +141,9 @@ class NatsTransport final : public sdk::Transport {
         if (!link_) throw std::runtime_error("nats transport not started");
         sdk::ConsumerOptions o = options;
         if (o.consumer_name.empty()) o.consumer_name = config_.consumer_name;
-        for (char c : o.consumer_name)
-            if (c == '.' || c == '*' || c == '>' || std::isspace(static_cast<unsigned char>(c)))
-                throw sdk::ConfigError("consumer_name", "consumer name \"" + o.consumer_name +
-                                                            "\" is not a valid JetStream name");
+        if (!valid_subject_token(o.consumer_name))
+            throw sdk::ConfigError("consumer_name", "consumer name \"" + o.consumer_name +
+                                                        "\" is not a valid JetStream name");
         auto consumer = std::make_unique<PullConsumer>(link_, config_, host(), *dead_letters_,
                                                        std::move(o), sink,
                                                        [this] { return provisioned_.load(); });
