@@ -105,6 +105,31 @@ TEST(Cli, validate_runs_each_plugins_own_config_check) {
     EXPECT_NE(o2.find("did you mean 'memory'"), std::string::npos) << o2;
 }
 
+// issue 14 item 4 through fobs.limits/1: the transport's redelivery deadline against the
+// pipeline's longest action attempt, checked without any connection.
+TEST(Cli, validate_warns_when_ack_wait_is_not_twice_the_longest_action_attempt) {
+    TempDir dir;
+    auto path = (dir / "ack.toml").string();
+    auto config = [&](int ack_wait_secs) {
+        return "[transports.t]\nplugin = \"nats\"\nurl = \"nats://127.0.0.1:1\"\n[transports.t.jetstream]\n"
+               "ack_wait_secs = " + std::to_string(ack_wait_secs) + "\n"
+               "[actions.hook]\nplugin = \"webhook\"\nurl = \"http://127.0.0.1:1/\"\ntimeout_ms = 10000\n"
+               "[[pipelines]]\nname = \"p\"\ntransport = \"t\"\nactions = [\"hook\"]\n";
+    };
+    write_file(path, config(15));
+    auto [code, out] = cli({"validate", "-c", path});
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("warning: pipeline 'p': transport 't' redelivers an unacknowledged event after "
+                       "15000 ms, but one attempt of action 'hook' may take 10000 ms; give the "
+                       "transport at least 20000 ms"),
+              std::string::npos)
+        << out;
+    write_file(path, config(20));
+    auto [c2, o2] = cli({"validate", "-c", path});
+    EXPECT_EQ(c2, 0) << o2;
+    EXPECT_EQ(o2.find("redelivers"), std::string::npos) << o2;
+}
+
 TEST(Cli, validate_checks_and_points_out_components_no_pipeline_uses) {
     TempDir dir;
     auto path = (dir / "u.toml").string();
