@@ -84,7 +84,11 @@ void KeyOrder::finish(const Ticket &t, Settled how) {
         KeyState &st = it->second;
         st.running = false;
         --running_;
-        if (how == Settled::redelivery_expected && !draining_) {
+        // The redelivery may already be here (parked with the same position) when the
+        // transport was faster than the caller: then nothing more is awaited.
+        auto back = st.parked.lower_bound(Slot{t.position, 0});
+        const bool already_back = back != st.parked.end() && back->first.first == t.position;
+        if (how == Settled::redelivery_expected && !draining_ && !already_back) {
             st.awaited.emplace(t.position, t.id);
             ++awaited_;
         }
