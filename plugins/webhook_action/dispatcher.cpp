@@ -54,6 +54,7 @@ Dispatcher::~Dispatcher() {
     stop();
     for (CURL *e : all_easy_) curl_easy_cleanup(e);
     if (multi_) curl_multi_cleanup(multi_); // closes the cached connections (on_close_socket)
+    curl_url_cleanup(parsed_url_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
     for (X509 *c : extra_cas_) X509_free(c);
@@ -76,6 +77,13 @@ void Dispatcher::start() {
     ev.data.fd = wake_fd_;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0)
         throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
+    // Parsed once for every request (curl otherwise parses CURLOPT_URL at each transfer's start).
+    // A URL curl cannot parse is still set as text, so that each request fails as it did.
+    parsed_url_ = curl_url();
+    if (parsed_url_ && curl_url_set(parsed_url_, CURLUPART_URL, config_.url.c_str(), 0) != CURLUE_OK) {
+        curl_url_cleanup(parsed_url_);
+        parsed_url_ = nullptr;
+    }
     multi_ = curl_multi_init();
     if (!multi_) throw std::runtime_error("curl_multi_init failed");
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Dispatcher::on_socket);
@@ -146,7 +154,8 @@ CURL *Dispatcher::acquire_easy() {
     if (!e) return nullptr;
     all_easy_.push_back(e);
     // Options that never change from one request to the next are set once per handle.
-    curl_easy_setopt(e, CURLOPT_URL, config_.url.c_str());
+    if (parsed_url_) curl_easy_setopt(e, CURLOPT_CURLU, parsed_url_);
+    else curl_easy_setopt(e, CURLOPT_URL, config_.url.c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
