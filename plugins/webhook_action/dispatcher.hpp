@@ -128,6 +128,7 @@ class Dispatcher {
     CURLM *multi_ = nullptr;
     std::vector<CURL *> idle_easy_; // loop thread only
     std::vector<CURL *> all_easy_;
+    bool proxy_env_ = false;        // a proxy variable is set: curl reads them per request
     CURLU *parsed_url_ = nullptr; // config_.url parsed once; null if curl cannot parse it
     int epoll_fd_ = -1;
     int wake_fd_ = -1; // eventfd: submit() and stop() wake the loop
