@@ -84,7 +84,11 @@ void KeyOrder::finish(const Ticket &t, Settled how) {
         KeyState &st = it->second;
         st.running = false;
         --running_;
-        if (how == Settled::redelivery_expected && !draining_) {
+        // The redelivery may already be here (parked with the same position) when the
+        // transport was faster than the caller: then nothing more is awaited.
+        auto back = st.parked.lower_bound(Slot{t.position, 0});
+        const bool already_back = back != st.parked.end() && back->first.first == t.position;
+        if (how == Settled::redelivery_expected && !draining_ && !already_back) {
             st.awaited.emplace(t.position, t.id);
             ++awaited_;
         }
@@ -113,15 +117,16 @@ void KeyOrder::hold() {
     holding_ = true;
 }
 
-void KeyOrder::release() {
+bool KeyOrder::release() {
     std::vector<Work> work;
     {
         std::lock_guard lock(mu_);
-        if (!holding_) return;
+        if (!holding_) return false;
         holding_ = false;
         advance_all(work);
     }
     run(work);
+    return true;
 }
 
 void KeyOrder::advance_all(std::vector<Work> &out) {

@@ -227,6 +227,9 @@ class Retimer {
     std::thread thread_;
 };
 
+// True while a thread settles an ordered event (an action's completion thread, usually).
+thread_local bool t_in_ordered_settle = false;
+
 // An ordered event the host holds (parked, running, or waiting for its own re-run): its own
 // copy of the event and the transport's token.
 struct HeldEvent {
@@ -619,7 +622,23 @@ void Runtime::Impl::deliver_ordered(PipelineRt &p, const fobs_event &event, sdk:
     item.position = event.sequence;
     item.id = held->event.id;
     PipelineRt *pr = &p;
-    item.start = [this, pr, held](const KeyOrder::Ticket &t) { run_ordered(*pr, held, t); };
+    item.start = [this, pr, held](const KeyOrder::Ticket &t) {
+        // The key's next event, started because its predecessor finished, would otherwise be
+        // handed to the action on that action's own completion thread: an action that blocks
+        // its submitter while its queue is full (webhook) would wait for itself. Those starts
+        // go through the retimer's thread instead.
+        if (t_in_ordered_settle) {
+            Retimer::Job job;
+            job.fire = [this, pr, held, t] { run_ordered(*pr, held, t); };
+            job.cancel = [pr, held, t] {
+                held->done.retry("shutting down");
+                pr->gate->release();
+                pr->order->finish(t, KeyOrder::Settled::done);
+            };
+            if (retimer && retimer->schedule(std::chrono::milliseconds(0), std::move(job))) return;
+        }
+        run_ordered(*pr, held, t);
+    };
     // Handed back without running (shutdown, or a full window with nothing running): the
     // transport redelivers it later; the key's order is kept by the sequencer.
     item.give_back = [pr, held] {
@@ -667,19 +686,32 @@ void Runtime::Impl::settle_ordered(PipelineRt &p, const std::shared_ptr<HeldEven
                 pr->parked->set(static_cast<double>(pr->order->parked()));
             };
             if (retimer && retimer->schedule(std::chrono::milliseconds(delay), std::move(job))) {
-                p.log->info("event {} failed on delivery {} (ordering park): the host runs it again "
-                            "in {} ms; {} later event(s) of its key wait",
-                            held->event.id, held->event.delivery_count + n, delay,
-                            p.order->parked());
+                p.log->info("event {} failed on delivery {} (ordering park, past the transport's "
+                            "last delivery): the host runs it again in {} ms; later events of its "
+                            "key wait",
+                            held->event.id, held->event.delivery_count + n, delay);
                 return;
             }
         }
         // Redelivered by the transport unless this was its last delivery (then dead-lettered).
         if (!last) settled = KeyOrder::Settled::redelivery_expected;
     }
-    held->done.complete(to_c(o));
-    p.gate->release();
-    p.order->finish(t, settled);
+    t_in_ordered_settle = true; // on the action's thread: starts go elsewhere (see item.start)
+    struct Reset {
+        ~Reset() { t_in_ordered_settle = false; }
+    } reset;
+    if (settled == KeyOrder::Settled::redelivery_expected) {
+        // The sequencer must await the redelivery before the nak goes out: with no delay it
+        // can be back (on the fetch thread) before this thread gets any further.
+        p.order->finish(t, settled);
+        held->done.complete(to_c(o));
+        p.gate->release();
+    } else {
+        // Acknowledged (or dead-lettered) before the key's next event starts.
+        held->done.complete(to_c(o));
+        p.gate->release();
+        p.order->finish(t, settled);
+    }
     p.parked->set(static_cast<double>(p.order->parked()));
 }
 
@@ -777,8 +809,8 @@ bool Runtime::start(const RetryWait &wait) {
             p->order->hold();
             Retimer::Job release;
             release.fire = [pr] {
-                pr->log->info("ordering: start-up hold over, running events by key");
-                pr->order->release();
+                if (pr->order->release())
+                    pr->log->info("ordering: start-up hold over, running events by key");
                 pr->parked->set(static_cast<double>(pr->order->parked()));
             };
             release.cancel = [pr] { pr->order->release(); };

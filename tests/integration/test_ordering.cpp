@@ -34,7 +34,8 @@ class Ordering : public ::testing::Test {
 
     // Publishes kKeys x kPerKey events to `stream`, interleaved (e0 of every key, then e1 …),
     // and returns every event id's stream position as nats-server stored it.
-    std::map<std::string, uint64_t> publish(const std::string &stream) {
+    std::map<std::string, uint64_t> publish(const std::string &stream, int keys = kKeys,
+                                            int per_key = kPerKey) {
         json transport = {{"url", nats_->url()},
                           {"stream_name", stream},
                           {"subject_prefix", stream + ".mutation"},
@@ -43,8 +44,8 @@ class Ordering : public ::testing::Test {
         auto t = h_.transport("nats", transport.dump(), "bus");
         t->start();
         std::atomic<int> ok{0};
-        for (int n = 0; n < kPerKey; ++n)
-            for (int k = 0; k < kKeys; ++k) {
+        for (int n = 0; n < per_key; ++n)
+            for (int k = 0; k < keys; ++k) {
                 auto e = fobs_test::make_event(stream + "-k" + std::to_string(k) + "-e" + std::to_string(n),
                                                "Order", "UPDATE", "k" + std::to_string(k));
                 fobs_event v = e.view();
@@ -52,18 +53,18 @@ class Ordering : public ::testing::Test {
                     if (o.kind == FOBS_OUTCOME_OK) ok++;
                 });
             }
-        EXPECT_TRUE(fobs_test::eventually([&] { return ok == kTotal; }, 60s));
+        EXPECT_TRUE(fobs_test::eventually([&] { return ok == keys * per_key; }, 60s));
         t->stop();
         std::map<std::string, uint64_t> pos;
         fobs_test::JsReader js(nats_->url());
         for (auto &m : js.messages(stream)) pos[json::parse(m.body)["id"].get<std::string>()] = m.seq;
-        EXPECT_EQ(pos.size(), static_cast<size_t>(kTotal));
+        EXPECT_EQ(pos.size(), static_cast<size_t>(keys * per_key));
         return pos;
     }
 
     static std::string worker_config(const std::string &stream, const std::string &url,
                                      const std::string &on_failure, int max_deliver,
-                                     int ack_wait_secs = 3) {
+                                     int ack_wait_secs = 3, int max_concurrency = 16) {
         return R"(
 [observer]
 metrics_listen = "127.0.0.1:{metrics_port}"
@@ -80,12 +81,11 @@ max_bytes = 67108864
 max_deliver = )" + std::to_string(max_deliver) + R"(
 ack_wait_secs = )" + std::to_string(ack_wait_secs) + R"(
 max_ack_pending = 256
-backoff_secs = [0.2]
 
 [actions.hook]
 plugin = "webhook"
 url = ")" + url + R"("
-max_concurrency = 16
+max_concurrency = )" + std::to_string(max_concurrency) + R"(
 
 [[pipelines]]
 name = "orders"
@@ -219,14 +219,20 @@ TEST_F(Ordering, park_keeps_retrying_the_head_past_max_deliver_and_the_key_waits
     ASSERT_TRUE(fobs_test::eventually([&] { return distinct_ok(arr = arrivals(rx)) == kTotal; }, 120s))
         << distinct_ok(arr) << " of " << kTotal << "\n" << obs.log();
     auto keys = per_key(arr, pos);
-    EXPECT_EQ(keys["k3"].all.size(), static_cast<size_t>(kPerKey + 5));
+    EXPECT_EQ(keys["k3"].all.size(), static_cast<size_t>(kPerKey + 5)) << [&] {
+        std::string k3;
+        for (const auto &a : arr)
+            if (a.key == "k3") k3 += a.id.substr(a.id.rfind('-') + 1) + ":" + std::to_string(a.status) + " ";
+        return k3 + "\n" + obs.log();
+    }();
     for (auto &[key, pk] : keys) {
         EXPECT_TRUE(std::is_sorted(pk.all.begin(), pk.all.end())) << key;
         EXPECT_TRUE(strictly_increasing(pk.firsts)) << key;
     }
     EXPECT_EQ(obs.stop(30s), 0) << obs.log();
     fobs_test::JsReader js(nats_->url());
-    EXPECT_EQ(js.count("ord_park_long_dlq"), 0u) << "park must not dead-letter a transient failure";
+    EXPECT_EQ(js.count("ord_park_long_dlq"), 0u) << "park must not dead-letter a transient failure\n"
+                                                 << obs.log();
 }
 
 TEST_F(Ordering, skip_dead_letters_the_failing_head_after_its_last_delivery_then_the_key_moves_on) {
@@ -282,6 +288,26 @@ TEST_F(Ordering, kill9_mid_stream_keeps_each_keys_first_successful_deliveries_in
         EXPECT_EQ(pk.firsts.size(), static_cast<size_t>(kPerKey)) << key;
     }
     EXPECT_EQ(second.stop(30s), 0) << second.log();
+}
+
+TEST_F(Ordering, more_running_keys_than_the_webhook_queue_holds_never_stalls) {
+    // 200 keys x 3 events, a webhook with max_concurrency 2 (its queue takes 8 requests): up
+    // to 200 keys run at once, and each key's next event is started when its predecessor
+    // completes — never on the webhook's own completion thread, which would wait for itself
+    // once the queue is full.
+    const int keys = 200, events = 3;
+    auto pos = publish("ord_many", keys, events);
+    fobs_test::WebhookReceiver rx;
+    fobs_test::ObserverProcess obs(worker_config("ord_many", rx.url("/delay/1"), "park", 10, 3, 2),
+                                   {"--role", "worker"});
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    std::vector<Arrival> arr;
+    ASSERT_TRUE(fobs_test::eventually([&] { return distinct_ok(arr = arrivals(rx)) == size_t(keys * events); },
+                                      120s))
+        << distinct_ok(arr) << " of " << keys * events << "\n" << obs.log();
+    for (auto &[key, pk] : per_key(arr, pos)) EXPECT_TRUE(strictly_increasing(pk.firsts)) << key;
+    EXPECT_EQ(obs.stop(30s), 0) << obs.log();
 }
 
 TEST_F(Ordering, validate_names_bad_values_and_warns_about_a_small_window) {

@@ -104,6 +104,24 @@ TEST(KeyOrder, retried_head_keeps_later_events_parked_until_its_redelivery_succe
     EXPECT_EQ(o.awaited(), 0u);
 }
 
+TEST(KeyOrder, a_redelivery_that_arrives_before_its_head_finished_is_not_awaited_again) {
+    // nak with no delay: the transport can deliver the event again before the thread that
+    // nak'ed it told the sequencer. It parks (the key is still running) and runs next; no
+    // stale awaited position may block the key afterwards.
+    KeyOrder o(100);
+    Recorder r;
+    o.admit(r.item("A", 1));
+    o.admit(r.item("A", 2));
+    EXPECT_TRUE(o.admit(r.item("A", 1))); // the redelivery, early
+    r.finish(o, "A/1", Settled::redelivery_expected);
+    EXPECT_EQ(o.awaited(), 0u);
+    EXPECT_EQ(r.started, (std::vector<std::string>{"A/1", "A/1"}));
+    r.finish(o, "A/1", Settled::done);
+    r.finish(o, "A/2", Settled::done);
+    EXPECT_EQ(r.started, (std::vector<std::string>{"A/1", "A/1", "A/2"}));
+    EXPECT_EQ(o.running(), 0u);
+}
+
 TEST(KeyOrder, skip_a_dead_lettered_head_lets_the_key_move_on) {
     // "skip": after its last delivery the head is dead-lettered (Settled::done): no
     // redelivery is awaited and the next event of the key starts.
