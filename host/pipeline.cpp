@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include "config_keys.hpp"
 #include "config_suggest.hpp"
 #include "event.hpp"
 
@@ -113,43 +114,6 @@ fobs_outcome to_c(const Outcome &o) {
     return c;
 }
 
-// The values of a component's secret keys (dot paths into its config JSON).
-std::vector<std::string> secret_values(const ComponentConfig &cfg) {
-    std::vector<std::string> out;
-    if (cfg.secret_keys.empty()) return out;
-    auto j = nlohmann::json::parse(cfg.config_json, nullptr, false);
-    if (j.is_discarded()) return out;
-    std::function<void(const nlohmann::json &)> collect = [&](const nlohmann::json &v) {
-        if (v.is_string() && v.get<std::string>().size() >= 3) out.push_back(v.get<std::string>());
-        else if (v.is_array() || v.is_object())
-            for (const auto &e : v) collect(e);
-    };
-    // A key may itself contain dots (`"a.b" = "${SECRET}"`): every key that is a prefix of the
-    // path is tried, so an ambiguous path collects both candidates.
-    std::function<void(const nlohmann::json &, std::string_view)> find = [&](const nlohmann::json &v,
-                                                                             std::string_view path) {
-        if (!v.is_object()) return;
-        for (const auto &[k, child] : v.items()) {
-            if (path == k) collect(child);
-            else if (path.size() > k.size() && path.substr(0, k.size()) == k && path[k.size()] == '.')
-                find(child, path.substr(k.size() + 1));
-        }
-    };
-    for (const auto &key : cfg.secret_keys) find(j, key);
-    return out;
-}
-
-// Plugins may quote a bad value in their message; a secret's value never reaches the user:
-// the configured secret values literally, then whatever looks like a credential (a URL's
-// password, `?token=`, `password=`) by the SDK's one redaction function.
-std::string redact(std::string msg, const std::vector<std::string> &secrets) {
-    for (const auto &s : secrets) {
-        for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3))
-            msg.replace(pos, s.size(), "***");
-    }
-    return sdk::redact_secrets(msg);
-}
-
 void FanIn::settle(const Outcome &o) {
     std::unique_lock lock(mu);
     merge(outcome, o, first);
@@ -189,6 +153,10 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
                                   return k;
                               }() + ")");
     }
+    // A plugin that publishes its keys has them checked here, before `create`, with the
+    // file:line:col of each key and array element.
+    const sdk::KeyTable table = key_table(*plugin, kind);
+    check_component_keys(cfg, table);
     InstanceSpec spec{cfg.name, instance_name, cfg.config_json};
     try {
         switch (kind) {
@@ -200,10 +168,7 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
             return std::make_unique<ActionInstance>(plugin, spec, services);
         }
     } catch (const InstanceError &e) {
-        std::string key = e.key_path().empty() ? std::string() : e.key_path();
-        std::string full = key.empty() ? cfg.section : cfg.section + "." + key;
-        throw ConfigError(key.empty() ? cfg.where : loc_of(key), full,
-                          redact(e.what(), secret_values(cfg)) + " (plugin '" + cfg.plugin + "')");
+        throw component_config_error(cfg, table, e.key_path(), e.what(), cfg.plugin);
     }
     return nullptr;
 }
@@ -507,22 +472,21 @@ void Runtime::start() {
     impl_->started = true;
     // A plugin may report a configuration problem only when it starts (FOBS_ERR_CONFIG with a
     // key): that is still a configuration error, shown with the key's file:line:col.
-    auto start_one = [&](const ComponentConfig *cfg, auto &&fn) {
+    auto start_one = [&](const ComponentConfig *cfg, ComponentKind kind, auto &&fn) {
         try {
             fn();
         } catch (const InstanceError &e) {
             if (!cfg || e.key_path().empty()) throw;
-            auto it = cfg->key_locations.find(e.key_path());
-            throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
-                              cfg->section + "." + e.key_path(),
-                              redact(e.what(), secret_values(*cfg)) + " (plugin '" + cfg->plugin + "')");
+            const auto plugin = impl_->plugins.find(cfg->plugin);
+            throw component_config_error(*cfg, plugin ? key_table(*plugin, kind) : sdk::KeyTable{},
+                                         e.key_path(), e.what(), cfg->plugin);
         }
     };
     for (auto &[name, t] : impl_->transports)
-        start_one(config_.find_transport(name),
+        start_one(config_.find_transport(name), ComponentKind::transport,
                   [&] { static_cast<TransportInstance *>(t.get())->start(); });
     for (auto &[name, a] : impl_->actions)
-        start_one(config_.find_action(name), [&] { static_cast<ActionInstance *>(a.get())->start(); });
+        start_one(config_.find_action(name), ComponentKind::action, [&] { static_cast<ActionInstance *>(a.get())->start(); });
     for (auto &p : impl_->pipelines) {
         if (!p->consumes) continue;
         ConsumerSpec spec;
@@ -541,7 +505,7 @@ void Runtime::start() {
     for (auto &s : impl_->source_rts) {
         Impl::SourceRt *sr = s.get();
         Impl *impl = impl_.get();
-        start_one(config_.find_source(s->name), [&] {
+        start_one(config_.find_source(s->name), ComponentKind::source, [&] {
             s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
                 impl->emit(*sr, r, std::move(done));
             });
