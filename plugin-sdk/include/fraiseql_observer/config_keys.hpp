@@ -397,7 +397,7 @@ inline const char *key_type_name(fobs_key_type t) noexcept {
 /// A number as written in messages: integral values without a fraction ("600000", "0.5").
 inline std::string number_text(double v) {
     char buf[64];
-    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e18)
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18)
         std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
     else
         std::snprintf(buf, sizeof buf, "%.17g", v);

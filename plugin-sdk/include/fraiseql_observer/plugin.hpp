@@ -503,14 +503,15 @@ inline void consumer_close(void *, void *consumer) noexcept {
     delete c;
 }
 
-// A component's key table: its `static constexpr fobs_config_key config_keys[]`, if any.
+// A component's key table: its `static constexpr fobs_config_key config_keys[]` (or a
+// constexpr reference to such an array), if any.
 template <class T, class = void> struct key_table_of {
     static constexpr const fobs_config_key *data = nullptr;
     static constexpr size_t size = 0;
 };
 template <class T> struct key_table_of<T, std::void_t<decltype(T::config_keys)>> {
     static constexpr const fobs_config_key *data = T::config_keys;
-    static constexpr size_t size = std::extent_v<decltype(T::config_keys)>;
+    static constexpr size_t size = std::extent_v<std::remove_reference_t<decltype(T::config_keys)>>;
 };
 
 // A component offers admin operations when it overrides Component::admin.
