@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark of issue 8, in one command:
+# The end-to-end benchmark of issues 8 and 15, in one command:
 #
 #   bench/run.sh [--quick] [--only SECTIONS] [--plugin-benches] [--build DIR] [--results FILE]
-#                [--wal-level logical|replica] [--no-build] [--tap]
+#                [--wal-level logical|replica] [--no-build] [--tap] [--no-stages]
 #
 # Builds what it needs (Release, ./build-bench unless --build or $FOBS_BENCH_BUILD says
 # otherwise), starts its own nats-server, PostgreSQL cluster (fsync ON: a benchmark must pay for
@@ -18,10 +18,21 @@
 #                catching up on rows committed while they were stopped
 #   cdc raw      the same INSERTs read by a bare libpq logical replication client (pgoutput),
 #                at full speed and paced: the limit of the cdc section
+#   C bridge     bench/bridge/bridge.c (fobs_bridge): one process, libpq LISTEN ->
+#                js_PublishMsgAsync + Nats-Msg-Id (window 1000) -> durable pull Fetch(500) ->
+#                libcurl multi (32) -> ack after 2xx; full speed and paced (the anchor of issue 15)
+#   batches      the observer in notify mode with the webhook's batch_max_events = 100
+#   ordering     the observer in notify mode with ordering = "entity", 1 000 entities taking turns
+#                (table bench_keyed)
 #   Node.js      bench/node/bridge.js (pg LISTEN -> nats JetStream -> fetch() POST),
 #                naive and pipelined
 # --quick divides the amounts of work by 5 (a smoke test; figures are less stable).
-# --only raw,notify,outbox,cdc,node runs some sections (default: all; the goals need all of them).
+# --only raw,notify,outbox,cdc,bridge,batch,ordering,node runs some sections (default: all; the
+#   goals need raw, notify, outbox, bridge, batch and ordering).
+# The paced rows of the observer and the C bridge also get a per-stage latency breakdown
+#   (source -> stored in the stream -> delivered to the consumer -> arrival at the receiver) from
+#   e2e_bench stage-tap, a subscriber on "_INBOX.>" that sees each delivery with its stored time;
+#   --no-stages leaves it out (it costs nats-server one more copy of each message).
 # --tap also measures the observer's paced runs at NATS (a plain subscriber on its subjects):
 #   the latency up to nats-server, beside the latency up to the receiver (costs nats-server a
 #   little, so it is off by default).
@@ -29,6 +40,8 @@
 # --wal-level: PostgreSQL's wal_level (default logical, which cdc mode needs; replica only to
 #   check that logical costs the other sections nothing).
 # --plugin-benches then runs the per-plugin benchmarks (bench_nats, bench_pg, webhook_bench).
+# FOBS_BENCH_KEEP=1 keeps the temp dir (logs, configs, per-event stage files) after a success;
+# FOBS_BRIDGE_ARGS adds options to the C bridge (e.g. --send-asap, see bench/bridge/bridge.c).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +49,8 @@ build=${FOBS_BENCH_BUILD:-$root/build-bench}
 quick=0
 plugin_benches=0
 results=""
-only="raw,notify,outbox,cdc,node"
+only="raw,notify,outbox,cdc,bridge,batch,ordering,node"
+stages=1
 wal_level=logical
 no_build=0
 tap=0
@@ -50,7 +64,8 @@ while [ $# -gt 0 ]; do
     --wal-level) wal_level=$2; shift ;;
     --no-build) no_build=1 ;;
     --tap) tap=1 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --no-stages) stages=0 ;;
+    -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -82,10 +97,11 @@ elif [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
 fi
 if [ "$no_build" = 0 ]; then
   log "building fraiseql-observer, plugins and e2e_bench in $build"
-  cmake --build "$build" -j2 --target fraiseql-observer fobs_all_plugins e2e_bench >/dev/null
+  cmake --build "$build" -j2 --target fraiseql-observer fobs_all_plugins e2e_bench fobs_bridge >/dev/null
 fi
 obs="$build/bin/fraiseql-observer"
 eb="$build/bin/e2e_bench"
+bridge_bin="$build/bin/fobs_bridge"
 if want node && { [ ! -d "$root/bench/node/node_modules/pg" ] || [ ! -d "$root/bench/node/node_modules/nats" ]; }; then
   log "npm ci in bench/node"
   (cd "$root/bench/node" && npm ci --no-audit --no-fund --silent)
@@ -101,7 +117,12 @@ pg_started=0
 stop_pid() { # stop_pid PID: SIGTERM, then SIGKILL after 10 s
   local pid=$1 i
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    # A child that already exited (e.g. a tap that finished) is a zombie until waited for.
+    [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && break
+    sleep 0.1
+  done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
@@ -120,7 +141,9 @@ cleanup() {
     for p in $(seq 100); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pg_pid" 2>/dev/null || true
   fi
-  if [ "$rc" != 0 ]; then log "failed (exit $rc); logs kept in $work"; else rm -rf "$work"; fi
+  if [ "$rc" != 0 ]; then log "failed (exit $rc); logs kept in $work"
+  elif [ -n "${FOBS_BENCH_KEEP:-}" ]; then log "logs, configs and stage files kept in $work (FOBS_BENCH_KEEP)"
+  else rm -rf "$work"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -235,7 +258,8 @@ thread_split() { # thread_split BEFORE AFTER EVENTS: "name µs/event, …", bigg
     sort -t$'\t' -k2,2 -rn | awk -F'\t' '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 } END { print "" }'
 }
 threads_report=()
-observer_config() { # observer_config MODE
+observer_config() { # observer_config MODE NAME [ACTION_LINES] [PIPELINE_LINES] [CHANNEL] [JETSTREAM_LINES]
+  local mode=$1 name=$2 action_extra=${3:-} pipeline_extra=${4:-} channel=${5:-bench_events} js_extra=${6:-}
   cat <<EOF
 [observer]
 metrics_listen = "127.0.0.1:\${BENCH_METRICS_PORT}"
@@ -244,29 +268,93 @@ log_level = "warn"
 [sources.db]
 plugin   = "pg_listen"
 conninfo = "\${DATABASE_URL}"
-mode     = "$1"
-$([ "$1" = notify ] && echo 'channels = ["bench_events"]')
-$([ "$1" = cdc ] && echo 'tables = ["public.bench_cdc"]')
+mode     = "$mode"
+$([ "$mode" = notify ] && echo "channels = [\"$channel\"]")
+$([ "$mode" = cdc ] && echo 'tables = ["public.bench_cdc"]')
 
 [transport]
 transport = "nats"
 
 [transport.nats]
 url            = "\${NATS_URL}"
-stream_name    = "bench_observer_$1"
-subject_prefix = "bench.observer.$1"
-consumer_name  = "bench_observer_$1"
-dlq_prefix     = "bench.dlq.$1"
+stream_name    = "bench_observer_$name"
+subject_prefix = "bench.observer.$name"
+consumer_name  = "bench_observer_$name"
+dlq_prefix     = "bench.dlq.$name"
+
+[transport.nats.jetstream]
+# Each stream reserves max_bytes of nats-server's storage (10 GiB by default): five of them
+# would exceed what a small disk allows, and no run comes near 1 GiB.
+max_bytes = 1073741824
+$js_extra
 
 [actions.hook]
 plugin = "webhook"
 url    = "\${WEBHOOK_URL}"
+$action_extra
 
 [[pipelines]]
 name    = "bench"
 source  = "db"
 actions = ["hook"]
+$pipeline_extra
 EOF
+}
+
+start_stage_tap() { # start_stage_tap NAME STREAM EVENTS: sets stage_args for the drive
+  stage_args=()
+  [ "$stages" = 1 ] || return 0
+  rm -f "$work/stages-$1.tsv" "$work/stages-$1.ready"
+  start "stagetap_$1" "$eb" stage-tap --nats-url "$nats_url" --stream "$2" --events "$3" \
+    --out "$work/stages-$1.tsv" --ready-file "$work/stages-$1.ready"
+  local tpid_var="stagetap_$1_pid"
+  wait_until 10 "stage tap ($1)" "${!tpid_var}" test -f "$work/stages-$1.ready"
+  stage_args=(--stages-file "$work/stages-$1.tsv")
+}
+
+# run_observer NAME MODE TABLE KIND_PREFIX LABEL PACED [ACTION_LINES] [PIPELINE_LINES] [CHANNEL]
+#              [JETSTREAM_LINES] [SETTLE_SECS]
+# Starts an observer, waits SETTLE_SECS after it is ready, drives it at full speed (and paced
+# when PACED = 1), stops it; returns 3 (nothing measured) when this build refuses the config,
+# e.g. a key it does not know yet.
+run_observer() {
+  local name=$1 mode=$2 table=$3 kind=$4 label=$5 paced_too=$6 settle=${11:-0}
+  observer_config "$mode" "$name" "${7:-}" "${8:-}" "${9:-}" "${10:-}" >"$work/observer-$name.toml"
+  if ! env BENCH_METRICS_PORT=1 DATABASE_URL="$conninfo" NATS_URL="$nats_url" WEBHOOK_URL="$hook_url" \
+      "$obs" validate -c "$work/observer-$name.toml" >"$work/validate-$name.log" 2>&1; then
+    log "  skipped: this build refuses the config: $(head -c 300 "$work/validate-$name.log" | tr '\n' ' ')"
+    return 3
+  fi
+  metrics_port=$("$eb" free-port)
+  start "observer_$name" env BENCH_METRICS_PORT="$metrics_port" DATABASE_URL="$conninfo" NATS_URL="$nats_url" \
+    WEBHOOK_URL="$hook_url" "$obs" run -c "$work/observer-$name.toml"
+  local pid_var="observer_${name}_pid"; opid=${!pid_var}
+  wait_until 30 "observer ($name) readiness" "$opid" curl -sf "http://127.0.0.1:$metrics_port/readyz" || return 1
+  [ "$settle" -gt 0 ] && { log "  waiting $settle s (start-up hold)"; sleep "$settle"; }
+  log "  full speed ($n_full events)"
+  thread_ticks "$opid" >"$work/threads-$name-0.tsv"
+  "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" --receiver-port "$recv_port" \
+    --pids "$opid" --label "$label, full speed" --kind "$kind:full" --results "$results" >/dev/null
+  thread_ticks "$opid" >"$work/threads-$name-1.tsv"
+  threads_report+=("$name, full speed: $(thread_split "$work/threads-$name-0.tsv" "$work/threads-$name-1.tsv" "$n_full")")
+  if [ "$paced_too" = 1 ]; then
+    log "  paced $paced_rate/s ($n_paced events)"
+    local tap_args=()
+    if [ "$tap" = 1 ]; then
+      rm -f "$work/tap-$name.ready" "$work/tap-$name.txt"
+      start "tap_$name" "$eb" tap --nats-url "$nats_url" --subject "bench.observer.$name.>" --events "$n_paced" \
+        --out "$work/tap-$name.txt" --ready-file "$work/tap-$name.ready"
+      local tpid_var="tap_${name}_pid"
+      wait_until 10 "tap ($name)" "${!tpid_var}" test -f "$work/tap-$name.ready"
+      tap_args=(--note-file "$work/tap-$name.txt")
+    fi
+    start_stage_tap "$name" "bench_observer_$name" "$n_paced"
+    "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
+      --pids "$opid" --label "$label, paced" --kind "$kind:paced" --results "$results" \
+      "${tap_args[@]}" "${stage_args[@]}" >/dev/null
+    if [ "$stages" = 1 ]; then local spid_var="stagetap_${name}_pid"; forget "${!spid_var}"; fi
+  fi
+  forget "$opid"
 }
 
 for mode in notify outbox cdc; do
@@ -284,33 +372,8 @@ for mode in notify outbox cdc; do
     "$eb" raw-cdc --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" \
       --label "raw: INSERT -> logical replication, paced" --kind raw:cdc:paced --results "$results" >/dev/null
   fi
-  observer_config "$mode" >"$work/observer-$mode.toml"
-  metrics_port=$("$eb" free-port)
   log "fraiseql-observer, $mode mode"
-  start "observer_$mode" env BENCH_METRICS_PORT="$metrics_port" DATABASE_URL="$conninfo" NATS_URL="$nats_url" \
-    WEBHOOK_URL="$hook_url" "$obs" run -c "$work/observer-$mode.toml"
-  pid_var="observer_${mode}_pid"; opid=${!pid_var}
-  wait_until 30 "observer ($mode) readiness" "$opid" curl -sf "http://127.0.0.1:$metrics_port/readyz"
-  log "  full speed ($n_full events)"
-  thread_ticks "$opid" >"$work/threads-$mode-0.tsv"
-  "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_full" "${full[@]}" --receiver-port "$recv_port" \
-    --pids "$opid" --label "fraiseql-observer $mode, full speed" --kind "observer:$mode:full" --results "$results" >/dev/null
-  thread_ticks "$opid" >"$work/threads-$mode-1.tsv"
-  threads_report+=("$mode, full speed: $(thread_split "$work/threads-$mode-0.tsv" "$work/threads-$mode-1.tsv" "$n_full")")
-  log "  paced $paced_rate/s ($n_paced events)"
-  tap_args=()
-  if [ "$tap" = 1 ]; then
-    rm -f "$work/tap-$mode.ready" "$work/tap-$mode.txt"
-    start "tap_$mode" "$eb" tap --nats-url "$nats_url" --subject "bench.observer.$mode.>" --events "$n_paced" \
-      --out "$work/tap-$mode.txt" --ready-file "$work/tap-$mode.ready"
-    tpid_var="tap_${mode}_pid"
-    wait_until 10 "tap ($mode)" "${!tpid_var}" test -f "$work/tap-$mode.ready"
-    tap_args=(--note-file "$work/tap-$mode.txt")
-  fi
-  "$eb" drive --conninfo "$conninfo" --table "$table" --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
-    --pids "$opid" --label "fraiseql-observer $mode, paced" --kind "observer:$mode:paced" --results "$results" \
-    "${tap_args[@]}" >/dev/null
-  forget "$opid"
+  run_observer "$mode" "$mode" "$table" "observer:$mode" "fraiseql-observer $mode" 1
   if [ "$mode" = outbox ] || [ "$mode" = cdc ]; then
     # Catching up after downtime: the rows were committed while the observer was stopped and
     # wait in the outbox (or behind the replication slot); the rate counts from the observer's
@@ -331,6 +394,44 @@ for mode in notify outbox cdc; do
     psql_ -d bench -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'fraiseql_observer_db'" >/dev/null
   fi
 done
+
+# --- issue 15: webhook batches and per-key ordering, full speed -------------------------------
+if want batch; then
+  log "fraiseql-observer, notify mode, webhook batch_max_events = 100"
+  run_observer batch notify bench_notify "observer:notify:batch" "fraiseql-observer notify, batch_max_events = 100" 0 \
+    'batch_max_events = 100' || true
+fi
+if want ordering; then
+  # An ordered pipeline holds every event for ack_wait + 1 s after it starts (it cannot know
+  # what a previous worker left unsettled; docs/reliability.md): a short ack_wait keeps that
+  # hold out of the measurement, and max_ack_pending = max_in_flight is what validate asks for.
+  log "fraiseql-observer, notify mode, ordering = \"entity\" over 1 000 entities"
+  run_observer ordered notify bench_keyed "observer:notify:ordered" "fraiseql-observer notify, ordering = entity (1 000 keys)" 0 \
+    '' 'ordering = "entity"' bench_keyed_events $'ack_wait_secs = 5\nmax_ack_pending = 1024' 7 || true
+fi
+
+# --- the hand-pipelined C bridge (issue 15) ---------------------------------------------------
+if want bridge; then
+  log "C bridge (fobs_bridge)"
+  rm -f "$work/bridge.ready"
+  start bridge "$bridge_bin" --conninfo "$conninfo" --channel bench_events --nats-url "$nats_url" \
+    --stream bench_bridge --prefix bench.bridge --durable bench_bridge --url "$hook_url" \
+    --window 1000 --batch 500 --concurrency 32 --ready-file "$work/bridge.ready" ${FOBS_BRIDGE_ARGS:-}
+  wait_until 30 "C bridge" "$bridge_pid" test -f "$work/bridge.ready"
+  log "  full speed ($n_full events)"
+  thread_ticks "$bridge_pid" >"$work/threads-bridge-0.tsv"
+  "$eb" drive --conninfo "$conninfo" --table bench_notify --events "$n_full" "${full[@]}" --receiver-port "$recv_port" \
+    --pids "$bridge_pid" --label "C bridge (hand-pipelined), full speed" --kind "bridge:full" --results "$results" >/dev/null
+  thread_ticks "$bridge_pid" >"$work/threads-bridge-1.tsv"
+  threads_report+=("C bridge, full speed: $(thread_split "$work/threads-bridge-0.tsv" "$work/threads-bridge-1.tsv" "$n_full")")
+  log "  paced $paced_rate/s ($n_paced events)"
+  start_stage_tap bridge bench_bridge "$n_paced"
+  "$eb" drive --conninfo "$conninfo" --table bench_notify --events "$n_paced" "${paced[@]}" --receiver-port "$recv_port" \
+    --pids "$bridge_pid" --label "C bridge (hand-pipelined), paced" --kind "bridge:paced" --results "$results" \
+    "${stage_args[@]}" >/dev/null
+  if [ "$stages" = 1 ]; then forget "$stagetap_bridge_pid"; fi
+  forget "$bridge_pid"
+fi
 
 # --- the hand-written Node.js bridge ----------------------------------------------------------
 bridge="$root/bench/node/bridge.js"

@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include "cli_reference.hpp"
 #include "config.hpp"
 #include "config_suggest.hpp"
 #include "http_endpoint.hpp"
@@ -8,6 +9,7 @@
 #include "plugin_describe.hpp"
 #include "plugin_loader.hpp"
 #include "services.hpp"
+#include "top.hpp"
 
 #include <fraiseql_observer/redact.hpp>
 #include <nlohmann/json.hpp>
@@ -34,52 +36,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char *k_usage = R"(fraiseql-observer )" FOBS_VERSION R"( — turns PostgreSQL changes into events on NATS JetStream and runs actions on them
-
-Usage:
-  fraiseql-observer run      [-c FILE] [--role all|publisher|worker]
-  fraiseql-observer validate [-c FILE] [--role all|publisher|worker]
-  fraiseql-observer plugins  [--json]
-  fraiseql-observer plugins  --describe (NAME... | --all) [--format text|json|markdown]
-  fraiseql-observer status   [-c FILE] [--json]
-  fraiseql-observer dlq list    [-c FILE] [--pipeline NAME] [--limit N] [--json]
-  fraiseql-observer dlq show    [-c FILE] [--pipeline NAME] --seq N
-  fraiseql-observer dlq replay  [-c FILE] [--pipeline NAME] (--seq N | --all)
-  fraiseql-observer dlq purge   [-c FILE] [--pipeline NAME] (--seq N | --all)
-  fraiseql-observer sql      [-c FILE] [--schema NAME] [--mode outbox|cdc]
-  fraiseql-observer init     [-c FILE] [--force]
-  fraiseql-observer --version | --help
-
-Commands:
-  run       Run the configured pipelines until SIGTERM/SIGINT, then drain and exit 0.
-  validate  Check the config, load the plugins, let each plugin check its own config.
-            Opens no connection. Exit 0 when valid, 2 with file:line:col and key when not.
-  plugins   List the plugins found on the plugin search path (file, name, kind, version, ABI).
-            --describe: the config keys each named plugin accepts (type, default, range, help).
-  status    Per pipeline: stream messages/bytes, consumer pending / ack-pending / redelivered,
-            DLQ depth, outbox backlog (from the transports' and sources' admin operations).
-  dlq       Inspect, replay or purge dead-lettered events of a pipeline's transport.
-  sql       Print the SQL that installs the outbox table, capture() trigger and emit() helper;
-            with --mode cdc (or a config whose first source is in cdc mode), the publication,
-            replica-identity and replication-slot SQL of the configured cdc source.
-  init      Write a commented starter fraiseql-observer.toml (refuses to overwrite without --force).
-
-Options:
-  -c, --config FILE   Config file. Default: $FRAISEQL_OBSERVER_CONFIG, else ./fraiseql-observer.toml
-                      when present, else built-in defaults ($DATABASE_URL, $NATS_URL). FraiseQL's
-                      fraiseql.toml is accepted too (its [observers] section).
-  --role ROLE         all (default): publish and consume; publisher: sources to transports only;
-                      worker: transports to actions only.
-  --plugin-dir DIR    Extra plugin directory (repeatable). Search path: --plugin-dir,
-                      $FRAISEQL_OBSERVER_PLUGIN_PATH (colon-separated), [observer] plugin_dirs,
-                      then <prefix>/lib/fraiseql-observer/plugins next to the binary.
-  --json              Machine-readable output (plugins, status, dlq).
-  -h, --help          This text.
-  --version           Print the version.
-
-Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
-)";
-
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
@@ -100,6 +56,8 @@ struct Args {
     std::optional<uint64_t> limit;
     std::optional<std::string> schema;
     std::optional<std::string> mode; // sql --mode
+    std::optional<std::string> url;  // top --url
+    bool once = false;               // top --once
 };
 
 uint64_t parse_number(const std::string &opt, const std::string &v) {
@@ -123,6 +81,7 @@ Args parse_args(int argc, char **argv) {
             return s == opt || s.rfind(std::string(opt) + "=", 0) == 0;
         };
         if (s == "-h" || s == "--help") a.command = "help";
+        else if (s == "--help-man" || s == "--help-completion") a.command = s.substr(2); // for the build
         else if (s == "--version" || s == "-V") a.command = "version";
         else if (s == "-c" || is("--config")) a.config = value("--config");
         else if (is("--role")) a.role = value("--role");
@@ -137,6 +96,8 @@ Args parse_args(int argc, char **argv) {
         else if (is("--limit")) a.limit = parse_number("--limit", value("--limit"));
         else if (is("--schema")) a.schema = value("--schema");
         else if (is("--mode")) a.mode = value("--mode");
+        else if (is("--url")) a.url = value("--url");
+        else if (s == "--once") a.once = true;
         else if (!s.empty() && s[0] == '-') throw UsageError("unknown option " + s);
         else if (a.command.empty()) a.command = s;
         else a.positional.push_back(s);
@@ -499,6 +460,21 @@ int cmd_status(const Args &a) {
                 return obj[k].is_string() ? obj[k].get<std::string>() : obj[k].dump();
         return "-";
     };
+    // A clustered stream's or consumer's Raft group (nats: "cluster" beside the figures): its
+    // leader and each other replica's state, one line under the figures it belongs to.
+    auto replicas_line = [&](const json &obj) {
+        if (!obj.is_object() || !obj.contains("cluster") || !obj["cluster"].is_object()) return;
+        const json &c = obj["cluster"];
+        if (field(c, {"name"}) == "-" || field(c, {"name"}).empty()) return; // not clustered
+        std::string line = "leader=" + (field(c, {"leader"}).empty() ? std::string("none")
+                                                                       : field(c, {"leader"}));
+        for (const auto &r : c.value("replicas", json::array())) {
+            line += " " + field(r, {"name"}) + "=" + field(r, {"state"});
+            if (field(r, {"lag_ops"}) != "0" && field(r, {"lag_ops"}) != "-")
+                line += "(lag " + field(r, {"lag_ops"}) + ")";
+        }
+        std::printf("  %-10s %-26s %s\n", "", "replicas", line.c_str());
+    };
     for (const auto &e : out["pipelines"]) {
         std::printf("pipeline %s\n", e["name"].get<std::string>().c_str());
         if (e.contains("source")) {
@@ -533,15 +509,17 @@ int cmd_status(const Args &a) {
         std::printf("  %-10s %-26s messages=%s bytes=%s\n", "stream",
                     field(stream, {"name"}) == "-" ? "" : field(stream, {"name"}).c_str(),
                     field(stream, {"messages"}).c_str(), field(stream, {"bytes"}).c_str());
+        replicas_line(stream);
         if (!e["consumer"].get<std::string>().empty() && e.contains("transport_status")) {
             const json c = t.value("consumer", json());
-            if (c.is_object())
+            if (c.is_object()) {
                 std::printf("  %-10s %-26s pending=%s ack_pending=%s redelivered=%s\n", "consumer",
                             e["consumer"].get<std::string>().c_str(),
                             field(c, {"num_pending", "pending"}).c_str(),
                             field(c, {"num_ack_pending", "ack_pending"}).c_str(),
                             field(c, {"num_redelivered", "redelivered"}).c_str());
-            else
+                replicas_line(c);
+            } else
                 std::printf("  %-10s %-26s (not created yet)\n", "consumer",
                             e["consumer"].get<std::string>().c_str());
         }
@@ -550,6 +528,7 @@ int cmd_status(const Args &a) {
                     field(d, {"name"}) == "-" ? "" : field(d, {"name"}).c_str(),
                     field(d, {"depth"}) != "-" ? field(d, {"depth"}).c_str()
                                                : field(t, {"dlq_depth"}).c_str());
+        replicas_line(d);
     }
     return 0;
 }
@@ -661,9 +640,11 @@ int cli_main(int argc, char **argv) {
     try {
         Args a = parse_args(argc, argv);
         if (a.command.empty() || a.command == "help") {
-            std::cout << k_usage;
+            std::cout << cli_help_text();
             return a.command.empty() ? 2 : 0;
         }
+        if (a.command == "help-man") return std::cout << cli_man_page(), 0;
+        if (a.command == "help-completion") return std::cout << cli_bash_completion(), 0;
         if (a.command == "version") {
             std::cout << "fraiseql-observer " << FOBS_VERSION << " (plugin ABI " << FOBS_ABI_MAJOR
                       << "." << FOBS_ABI_MINOR << ")\n";
@@ -676,6 +657,7 @@ int cli_main(int argc, char **argv) {
         if (a.command == "dlq") return cmd_dlq(a);
         if (a.command == "sql") return cmd_sql(a);
         if (a.command == "init") return cmd_init(a);
+        if (a.command == "top") return run_top(TopOptions{a.url.value_or("http://127.0.0.1:9464"), a.once});
         throw UsageError("unknown command \"" + a.command + "\" (see --help)");
     } catch (const UsageError &e) {
         std::cerr << "fraiseql-observer: " << sdk::redact_secrets(e.what()) << "\n";

@@ -72,6 +72,15 @@ struct PipelineConfig {
     std::vector<std::string> operations;   // empty: all (stored upper-case)
     std::string consumer;               // durable consumer name (resolved default)
     uint32_t max_in_flight = 1024;      // events in flight per pipeline stage (back-pressure)
+    // Per-key ordering (SPEC section 5): "none" or "entity" (one event per entity_type +
+    // entity_id in the actions at a time, in stream order), and what a key does while its
+    // oldest event is failing: "park" (wait until it succeeds) or "skip" (move on once it is
+    // dead-lettered after its last delivery).
+    enum class Ordering { none, entity };
+    enum class OnFailure { park, skip };
+    Ordering ordering = Ordering::none;
+    OnFailure on_failure = OnFailure::park;
+    SourceLocation ordering_at, on_failure_at; // where written (the pipeline's table if not)
     SourceLocation where;
     bool is_default = false;
 };
@@ -123,6 +132,15 @@ std::optional<std::string> resolve_config_path(const std::optional<std::string> 
 /// when written literally: the rule for the host's own keys, and for the keys of a plugin
 /// that publishes no key table (config_keys.hpp).
 bool is_secret_name(std::string_view key);
+
+/// A delivery limit of a transport the host must know for per-key ordering, read from the
+/// transport's config (with the plugin's default when not written): "max_deliver" (the
+/// delivery after which a failing event is dead-lettered) or "max_ack_pending" (the most
+/// events the transport hands out unsettled, all workers together) or "ack_wait_ms" (how long
+/// an unsettled delivery of a dead worker takes to come back). Known for the shipped `nats`
+/// (jetstream.max_deliver, jetstream.max_ack_pending, jetstream.ack_wait_secs) and `memory`
+/// (max_deliver, ack_wait_ms) plugins; nullopt for any other plugin or key.
+std::optional<int64_t> transport_limit(const ComponentConfig &transport, const std::string &key);
 
 /// The commented starter config written by `fraiseql-observer init`; validate accepts it.
 std::string starter_config();

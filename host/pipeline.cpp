@@ -3,6 +3,7 @@
 #include "config_keys.hpp"
 #include "config_suggest.hpp"
 #include "event.hpp"
+#include "key_order.hpp"
 
 #include <fraiseql_observer/redact.hpp>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -102,6 +104,9 @@ struct FanIn {
     Gate *gate;
     std::string event_id;     // for log lines (consuming side)
     uint32_t delivery = 0;    // delivery count (consuming side)
+    // When set, receives the merged outcome instead of `done` and `gate` (ordered delivery
+    // decides itself whether, and how, the upstream token is completed).
+    std::function<void(const Outcome &)> hook;
 };
 
 fobs_outcome to_c(const Outcome &o) {
@@ -120,9 +125,82 @@ void FanIn::settle(const Outcome &o) {
     if (--remaining > 0) return;
     Outcome final = outcome;
     lock.unlock();
+    if (hook) {
+        hook(final);
+        return;
+    }
     done.complete(to_c(final));
     gate->release();
 }
+
+// Runs callbacks after a delay on one thread: the re-runs of an ordered key's oldest event
+// that the host retries itself (on_failure = "park" past the transport's last delivery).
+// After stop() nothing runs any more; what was still waiting is cancelled.
+class Retimer {
+  public:
+    struct Job {
+        std::function<void()> fire, cancel;
+    };
+    Retimer() : thread_([this] { loop(); }) {}
+    ~Retimer() { stop(); }
+    /// False when stopped (the caller keeps the job).
+    bool schedule(std::chrono::milliseconds delay, Job job) {
+        std::lock_guard lock(mu_);
+        if (stopped_) return false;
+        jobs_.emplace(Clock::now() + delay, std::move(job));
+        cv_.notify_all();
+        return true;
+    }
+    void stop() {
+        std::multimap<Clock::time_point, Job> left;
+        {
+            std::lock_guard lock(mu_);
+            if (stopped_) return;
+            stopped_ = true;
+            left.swap(jobs_);
+            cv_.notify_all();
+        }
+        if (thread_.joinable()) thread_.join();
+        for (auto &[when, job] : left) job.cancel();
+    }
+
+  private:
+    void loop() {
+        std::unique_lock lock(mu_);
+        while (!stopped_) {
+            if (jobs_.empty()) {
+                cv_.wait(lock);
+                continue;
+            }
+            auto first = jobs_.begin();
+            if (first->first > Clock::now()) {
+                cv_.wait_until(lock, first->first);
+                continue;
+            }
+            Job job = std::move(first->second);
+            jobs_.erase(first);
+            lock.unlock();
+            job.fire();
+            lock.lock();
+        }
+    }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::multimap<Clock::time_point, Job> jobs_;
+    bool stopped_ = false;
+    std::thread thread_;
+};
+
+// True while a thread settles an ordered event (an action's completion thread, usually).
+thread_local bool t_in_ordered_settle = false;
+
+// An ordered event the host holds (parked, running, or waiting for its own re-run): its own
+// copy of the event and the transport's token.
+struct HeldEvent {
+    EventData event;
+    sdk::Completion done;
+    uint32_t local_retries = 0; // re-runs by the host itself (park past the last delivery)
+};
 
 } // namespace
 
@@ -188,7 +266,14 @@ struct Runtime::Impl {
         TransportInstance *transport = nullptr;
         std::vector<ActionRt> actions;
         std::unique_ptr<TransportInstance::Consumer> consumer;
-        std::unique_ptr<Gate> gate; // events in flight through the actions
+        std::unique_ptr<Gate> gate; // events in flight through the actions (parked included)
+        // ordering = "entity": the per-key sequencer, and what the host knows of the
+        // transport's deliveries (max_deliver 0 = unknown).
+        std::unique_ptr<KeyOrder> order;
+        bool skip = false;
+        int64_t max_deliver = 0;
+        int64_t warm_up_ms = 0; // the start-up hold (KeyOrder::hold)
+        Series *parked = nullptr, *stalls = nullptr;
         std::set<std::string> types, ops;
         Series *source_events = nullptr, *source_rejected = nullptr, *published = nullptr,
                *publish_duration = nullptr;
@@ -229,9 +314,16 @@ struct Runtime::Impl {
         return users.size() == 1 ? users.front() + "/" + component : component;
     }
 
+    std::unique_ptr<Retimer> retimer; // only when an ordered pipeline may retry in-process
+
     void build();
     void emit(SourceRt &src, const fobs_source_record &record, sdk::Completion done);
     void deliver(PipelineRt &p, const fobs_event &event, sdk::Completion done);
+    void run_actions(PipelineRt &p, const fobs_event &event, const std::shared_ptr<FanIn> &agg);
+    void deliver_ordered(PipelineRt &p, const fobs_event &event, sdk::Completion done);
+    void run_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held, const KeyOrder::Ticket &t);
+    void settle_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held,
+                        const KeyOrder::Ticket &t, const Outcome &o);
 };
 
 // A plugin may have registered one of the host's metric names with another type or other
@@ -317,6 +409,29 @@ void Runtime::Impl::build() {
             p->publish_duration = series(MetricType::histogram, "publish_duration_seconds",
                                            "Time from hand-over to the transport's confirmation",
                                            pl);
+        }
+        if (con && pc.ordering == PipelineConfig::Ordering::entity) {
+            p->order = std::make_unique<KeyOrder>(pc.max_in_flight);
+            p->skip = pc.on_failure == PipelineConfig::OnFailure::skip;
+            if (const ComponentConfig *tc = config.find_transport(pc.transport))
+                p->max_deliver = transport_limit(*tc, "max_deliver").value_or(0);
+            // "skip" needs to know the last delivery; without it the host retries a failing
+            // key head itself, as "park" does (validate warns).
+            if (p->max_deliver <= 0) p->skip = false;
+            // Deliveries a previous worker left unsettled come back within the transport's
+            // ack_wait (nats sends in-progress for what a live worker holds, so only a dead
+            // one's expire); unknown: 30 s, the shipped transports' default.
+            if (const ComponentConfig *tc = config.find_transport(pc.transport))
+                p->warm_up_ms = transport_limit(*tc, "ack_wait_ms").value_or(30'000) + 1000;
+            if (!retimer) retimer = std::make_unique<Retimer>();
+            p->parked = series(MetricType::gauge, "events_parked",
+                               "Events waiting behind an earlier event of their key (ordering = "
+                               "\"entity\"); they hold their delivery slot",
+                               pl);
+            p->stalls = series(MetricType::counter, "ordering_stalls_total",
+                               "Deliveries that had to wait behind an earlier event of their key "
+                               "(or the start-up hold)",
+                               pl);
         }
         if (con) {
             for (const auto &a : pc.actions) {
@@ -420,9 +535,19 @@ void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Complet
         done.retry("shutting down");
         return;
     }
+    // An event without an entity_id has no key to keep in order with: it is its own key.
+    if (p.order && !sdk::view(event.entity_id).empty()) {
+        deliver_ordered(p, event, std::move(done));
+        return;
+    }
     auto agg = std::make_shared<FanIn>(p.actions.size(), std::move(done), p.gate.get());
     agg->event_id = std::string(sdk::view(event.id));
     agg->delivery = event.delivery_count;
+    run_actions(p, event, agg);
+}
+
+void Runtime::Impl::run_actions(PipelineRt &p, const fobs_event &event,
+                                const std::shared_ptr<FanIn> &agg) {
     for (auto &a : p.actions) {
         if (event.delivery_count > 1) a.retried->add(1);
         auto started = Clock::now();
@@ -446,6 +571,111 @@ void Runtime::Impl::deliver(PipelineRt &p, const fobs_event &event, sdk::Complet
     }
 }
 
+// ordering = "entity": the event holds its gate slot from here until it is settled or handed
+// back, whether it runs at once or waits behind its key (the transport keeps an unsettled
+// delivery alive: nats sends in-progress for it).
+void Runtime::Impl::deliver_ordered(PipelineRt &p, const fobs_event &event, sdk::Completion done) {
+    auto held = std::make_shared<HeldEvent>();
+    held->event = EventData::from(event);
+    held->done = std::move(done);
+    KeyOrder::Item item;
+    item.key = KeyOrder::key_of(held->event.entity_type, held->event.entity_id);
+    item.position = event.sequence;
+    item.id = held->event.id;
+    PipelineRt *pr = &p;
+    item.start = [this, pr, held](const KeyOrder::Ticket &t) {
+        // The key's next event, started because its predecessor finished, would otherwise be
+        // handed to the action on that action's own completion thread: an action that blocks
+        // its submitter while its queue is full (webhook) would wait for itself. Those starts
+        // go through the retimer's thread instead.
+        if (t_in_ordered_settle) {
+            Retimer::Job job;
+            job.fire = [this, pr, held, t] { run_ordered(*pr, held, t); };
+            job.cancel = [pr, held, t] {
+                held->done.retry("shutting down");
+                pr->gate->release();
+                pr->order->finish(t, KeyOrder::Settled::done);
+            };
+            if (retimer && retimer->schedule(std::chrono::milliseconds(0), std::move(job))) return;
+        }
+        run_ordered(*pr, held, t);
+    };
+    // Handed back without running (shutdown, or a full window with nothing running): the
+    // transport redelivers it later; the key's order is kept by the sequencer.
+    item.give_back = [pr, held] {
+        held->done.retry("handed back unprocessed: waiting behind an earlier event of its key");
+        pr->gate->release();
+    };
+    if (p.order->admit(std::move(item))) p.stalls->add(1);
+    p.parked->set(static_cast<double>(p.order->parked()));
+}
+
+void Runtime::Impl::run_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held,
+                                const KeyOrder::Ticket &t) {
+    p.parked->set(static_cast<double>(p.order->parked()));
+    auto agg = std::make_shared<FanIn>(p.actions.size(), sdk::Completion{}, p.gate.get());
+    agg->event_id = held->event.id;
+    agg->delivery = held->event.delivery_count + held->local_retries;
+    PipelineRt *pr = &p;
+    agg->hook = [this, pr, held, t](const Outcome &o) { settle_ordered(*pr, held, t, o); };
+    fobs_event view = held->event.view();
+    view.delivery_count = agg->delivery; // a re-run by the host counts as one more attempt
+    run_actions(p, view, agg);
+}
+
+void Runtime::Impl::settle_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held,
+                                   const KeyOrder::Ticket &t, const Outcome &o) {
+    const bool last = p.max_deliver > 0 && held->event.delivery_count >= p.max_deliver;
+    auto settled = KeyOrder::Settled::done;
+    if (o.kind == FOBS_OUTCOME_RETRY) {
+        if (!p.skip && (last || p.max_deliver <= 0)) {
+            // "park": the key waits until its oldest event succeeds, but the transport would
+            // dead-letter it after this delivery (or the host cannot tell): the host keeps the
+            // delivery (kept alive by the transport) and runs it again itself.
+            const uint32_t n = held->local_retries++;
+            const int64_t delay = o.retry_after_ms >= 0
+                                      ? o.retry_after_ms
+                                      : std::min<int64_t>(int64_t(1000) << std::min<uint32_t>(n, 6), 60'000);
+            PipelineRt *pr = &p;
+            Retimer::Job job;
+            job.fire = [this, pr, held, t] { run_ordered(*pr, held, t); };
+            job.cancel = [this, pr, held, t, o] {
+                // Stopping: hand it back (after its last delivery the transport dead-letters it).
+                held->done.complete(to_c(o));
+                pr->gate->release();
+                pr->order->finish(t, KeyOrder::Settled::done);
+                pr->parked->set(static_cast<double>(pr->order->parked()));
+            };
+            if (retimer && retimer->schedule(std::chrono::milliseconds(delay), std::move(job))) {
+                p.log->info("event {} failed on delivery {} (ordering park): the host runs it again "
+                            "in {} ms; {} later event(s) of its key wait",
+                            held->event.id, held->event.delivery_count + n, delay,
+                            p.order->parked());
+                return;
+            }
+        }
+        // Redelivered by the transport unless this was its last delivery (then dead-lettered).
+        if (!last) settled = KeyOrder::Settled::redelivery_expected;
+    }
+    t_in_ordered_settle = true; // on the action's thread: starts go elsewhere (see item.start)
+    struct Reset {
+        ~Reset() { t_in_ordered_settle = false; }
+    } reset;
+    if (settled == KeyOrder::Settled::redelivery_expected) {
+        // The sequencer must await the redelivery before the nak goes out: with no delay it
+        // can be back (on the fetch thread) before this thread gets any further.
+        p.order->finish(t, settled);
+        held->done.complete(to_c(o));
+        p.gate->release();
+    } else {
+        // Acknowledged (or dead-lettered) before the key's next event starts.
+        held->done.complete(to_c(o));
+        p.gate->release();
+        p.order->finish(t, settled);
+    }
+    p.parked->set(static_cast<double>(p.order->parked()));
+}
+
 // ---------------------------------------------------------------------------------------
 
 Runtime::Runtime(const Config &config, const PluginRegistry &plugins, Services &services,
@@ -459,6 +689,7 @@ Runtime::~Runtime() {
     // destroy consumers, actions and transports first, then sources, and the host's own
     // bookkeeping last.
     for (auto &p : impl_->pipelines) p->consumer.reset();
+    if (impl_->retimer) impl_->retimer->stop(); // its jobs reach the pipelines below
     impl_->actions.clear();
     impl_->transports.clear();
     impl_->sources.clear();
@@ -497,6 +728,22 @@ void Runtime::start() {
         spec.max_in_flight = p->cfg->max_in_flight;
         Impl::PipelineRt *pr = p.get();
         Impl *impl = impl_.get();
+        if (p->order) {
+            // A worker that died may have left earlier events of a key unsettled: they come
+            // back within ack_wait, and must go before the later events delivered meanwhile.
+            p->order->hold();
+            Retimer::Job release;
+            release.fire = [pr] {
+                pr->log->info("ordering: start-up hold over, running events by key");
+                pr->order->release();
+                pr->parked->set(static_cast<double>(pr->order->parked()));
+            };
+            release.cancel = [pr] { pr->order->release(); };
+            impl_->retimer->schedule(std::chrono::milliseconds(p->warm_up_ms), std::move(release));
+            p->log->info("ordering = \"entity\": holding events for {} ms at start-up so that what "
+                         "a previous worker left unsettled is redelivered first",
+                         p->warm_up_ms);
+        }
         p->consumer = p->transport->open_consumer(
             spec, [impl, pr](const fobs_event &e, sdk::Completion done) {
                 impl->deliver(*pr, e, std::move(done));
@@ -544,6 +791,12 @@ void Runtime::stop(std::chrono::milliseconds timeout) {
     }
     // 2. Consumers stop fetching and settle what the actions are still doing (a transport that
     //    holds events only in this process, like `memory`, delivers them first).
+    //    Ordered pipelines first hand back what waits behind its key (and what the host was
+    //    about to run again itself): those would otherwise hold the consumers' close until
+    //    their redelivery wait ran out.
+    for (auto &p : impl_->pipelines)
+        if (p->order) p->order->drain();
+    if (impl_->retimer) impl_->retimer->stop();
     for (auto &p : impl_->pipelines)
         if (p->consumer) p->consumer->close();
     for (auto &p : impl_->pipelines) {

@@ -13,6 +13,7 @@ packages=(
   nodejs npm
   prometheus curl procps
   systemd lintian             # deploy tests: systemd-analyze verify, lintian
+  tmux                        # top's terminal test drives it in a tmux pane
 )
 
 missing=()

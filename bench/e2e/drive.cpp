@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "load.hpp"
 #include "receiver_client.hpp"
+#include "stages.hpp"
 #include "subcommands.hpp"
 
 #include <algorithm>
@@ -121,6 +122,10 @@ int run_drive(const Args &args) {
     }
     r.note = note;
     emit_result(r, args.str("results", ""));
+    // --stages-file: the per-stage breakdown of this run (e2e_bench stage-tap wrote the file).
+    if (args.has("stages-file"))
+        for (const Result &stage : stage_breakdown(args.str("stages-file", ""), port, r.kind, 30))
+            emit_result(stage, args.str("results", ""));
     return 0;
 }
 

@@ -15,6 +15,7 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
                [--rows-per-tx 100] [--rate EV_PER_S] --receiver-port P [--pids 1,2]
                [--timeout-secs 120] [--stall-secs 10] [--results FILE] [--note TEXT]
                [--note-file F]              appends F's first line (waits up to 10 s for it)
+               [--stages-file F]            the per-stage breakdown (F from stage-tap), extra rows
                [--backlog [--start-us T]]   no load: the rows are already there; the rate counts
                                             from T (wall-clock µs, when the contender started);
                                             the receiver is not reset, no latency is reported
@@ -28,6 +29,9 @@ const char *k_usage = R"(usage: e2e_bench <command> [--key value ...]
   raw-post     --receiver-port P --events N [--concurrency 32]
   tap          --nats-url U --subject S --out F [--events N] [--ready-file F] [--idle-secs 5]
                                             latency at NATS (plain subscriber); one line to F
+  stage-tap    --nats-url U --stream S --out F [--events N] [--ready-file F] [--idle-secs 5]
+                                            copies of the stream's deliveries ("_INBOX.>"): per event
+                                            id its timestamp, stored time and delivery time, to F
   table        --results FILE [--strict]
   free-port                                              prints a free 127.0.0.1 TCP port
 Every measuring command also takes --label, --kind, --results.
@@ -52,6 +56,7 @@ int main(int argc, char **argv) {
         if (cmd == "raw-fetch") return fobs_bench::run_raw_fetch(args);
         if (cmd == "raw-post") return fobs_bench::run_raw_post(args);
         if (cmd == "tap") return fobs_bench::run_tap(args);
+        if (cmd == "stage-tap") return fobs_bench::run_stage_tap(args);
         if (cmd == "table") return fobs_bench::run_table(args);
         if (cmd == "free-port") return fobs_bench::run_free_port(args);
     } catch (const std::exception &e) {

@@ -7,7 +7,10 @@
 // 503 (not recorded), POST /mode/hang reads events and never answers them (the client must time
 // out; the held connections are closed when the mode changes), POST /mode/ok is the default.
 // GET /ids lists every distinct event id with its entity_id ("<id>\t<entity_id>\n"), so a
-// chaos run can tell exactly which rows never arrived.
+// chaos run can tell exactly which rows never arrived; GET /arrivals lists each distinct id with
+// its first arrival ("<id>\t<wall-clock µs>\n"), for the per-stage latency breakdown.
+// A body that is a JSON array (a webhook batch) counts each element as one event; `requests`
+// counts HTTP requests, `events` the events they carried.
 #include "common.hpp"
 #include "subcommands.hpp"
 
@@ -44,14 +47,18 @@ struct Connection {
 enum class Mode { ok, fail, hang };
 
 struct Counters {
-    uint64_t requests = 0, distinct = 0, duplicates = 0, bad = 0, failed = 0, hung = 0;
+    struct Seen {
+        std::string entity_id;
+        int64_t arrival_us = 0;
+    };
+    uint64_t requests = 0, events = 0, distinct = 0, duplicates = 0, bad = 0, failed = 0, hung = 0;
     int64_t first_us = 0, last_us = 0;
-    std::unordered_map<std::string, std::string> seen; // event id -> entity_id
+    std::unordered_map<std::string, Seen> seen; // event id -> entity_id, first arrival
     std::vector<int64_t> latency_us;
     Mode mode = Mode::ok;
     bool release_hung = false; // the mode left "hang": close the held connections
     void reset() {
-        requests = distinct = duplicates = bad = failed = hung = 0;
+        requests = events = distinct = duplicates = bad = failed = hung = 0;
         first_us = last_us = 0;
         seen.clear();
         seen.reserve(1 << 20);
@@ -111,7 +118,8 @@ std::string stats_json(const Counters &c) {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     double cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    return "{\"requests\":" + std::to_string(c.requests) + ",\"distinct\":" + std::to_string(c.distinct) +
+    return "{\"requests\":" + std::to_string(c.requests) + ",\"events\":" + std::to_string(c.events) +
+           ",\"distinct\":" + std::to_string(c.distinct) +
            ",\"duplicates\":" + std::to_string(c.duplicates) + ",\"bad\":" + std::to_string(c.bad) +
            ",\"failed\":" + std::to_string(c.failed) + ",\"hung\":" + std::to_string(c.hung) +
            ",\"mode\":\"" + (c.mode == Mode::ok ? "ok" : c.mode == Mode::fail ? "fail" : "hang") + "\"" +
@@ -124,13 +132,74 @@ std::string stats_json(const Counters &c) {
 std::string ids_text(const Counters &c) {
     std::string out;
     out.reserve(c.seen.size() * 64);
-    for (const auto &[id, entity_id] : c.seen) {
+    for (const auto &[id, seen] : c.seen) {
         out += id;
         out += '\t';
-        out += entity_id;
+        out += seen.entity_id;
         out += '\n';
     }
     return out;
+}
+
+std::string arrivals_text(const Counters &c) {
+    std::string out;
+    out.reserve(c.seen.size() * 40);
+    for (const auto &[id, seen] : c.seen) {
+        out += id;
+        out += '\t';
+        out += std::to_string(seen.arrival_us);
+        out += '\n';
+    }
+    return out;
+}
+
+// The elements of a top-level JSON array (a webhook batch), or the body itself when it is
+// not an array. Only brackets, braces and strings are tracked: enough to split valid JSON.
+std::vector<std::string_view> events_of(std::string_view body) {
+    size_t i = body.find_first_not_of(" \t\r\n");
+    if (i == std::string_view::npos || body[i] != '[') return {body};
+    std::vector<std::string_view> out;
+    int depth = 0;
+    bool in_string = false;
+    size_t start = std::string_view::npos;
+    for (++i; i < body.size(); ++i) {
+        char ch = body[i];
+        if (in_string) {
+            if (ch == '\\') ++i;
+            else if (ch == '"') in_string = false;
+            continue;
+        }
+        if (ch == '"') in_string = true;
+        else if (ch == '{' || ch == '[') {
+            if (depth++ == 0) start = i;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0) break; // the array's own ']'
+            if (--depth == 0 && start != std::string_view::npos) {
+                out.push_back(body.substr(start, i + 1 - start));
+                start = std::string_view::npos;
+            }
+        }
+    }
+    return out;
+}
+
+void record_event(Counters &counters, std::string_view event, int64_t now) {
+    ++counters.events;
+    std::string_view id = json_field(event, "id");
+    if (id.empty()) {
+        ++counters.bad;
+        return;
+    }
+    auto [it, fresh] = counters.seen.try_emplace(std::string(id));
+    if (!fresh) {
+        ++counters.duplicates;
+        return;
+    }
+    it->second.entity_id = std::string(json_field(event, "entity_id"));
+    it->second.arrival_us = now;
+    ++counters.distinct;
+    int64_t ts = parse_iso8601_us(json_field(event, "timestamp"));
+    if (ts > 0) counters.latency_us.push_back(now - ts);
 }
 
 void respond(Connection &conn, int status, std::string_view reason, const std::string &body,
@@ -175,6 +244,8 @@ bool handle_input(Connection &conn, Counters &counters) {
             respond(conn, 200, "OK", "{}");
         } else if (method == "GET" && path == "/ids") {
             respond(conn, 200, "OK", ids_text(counters), "text/plain");
+        } else if (method == "GET" && path == "/arrivals") {
+            respond(conn, 200, "OK", arrivals_text(counters), "text/plain");
         } else if (method == "POST" && (path == "/mode/ok" || path == "/mode/fail" || path == "/mode/hang")) {
             Mode next = path == "/mode/ok" ? Mode::ok : path == "/mode/fail" ? Mode::fail : Mode::hang;
             if (counters.mode == Mode::hang && next != Mode::hang) counters.release_hung = true;
@@ -194,16 +265,7 @@ bool handle_input(Connection &conn, Counters &counters) {
             ++counters.requests;
             if (counters.first_us == 0) counters.first_us = now;
             counters.last_us = now;
-            std::string_view id = json_field(body, "id");
-            if (id.empty()) {
-                ++counters.bad;
-            } else if (counters.seen.emplace(id, json_field(body, "entity_id")).second) {
-                ++counters.distinct;
-                int64_t ts = parse_iso8601_us(json_field(body, "timestamp"));
-                if (ts > 0) counters.latency_us.push_back(now - ts);
-            } else {
-                ++counters.duplicates;
-            }
+            for (std::string_view event : events_of(body)) record_event(counters, event, now);
             respond(conn, 204, "No Content", "");
         }
         conn.consumed += head_end + 4 + body_len;

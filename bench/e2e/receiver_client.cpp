@@ -36,6 +36,7 @@ ReceiverStats receiver_stats(int port) {
     auto j = nlohmann::json::parse(http_call(port, "GET", "/stats"));
     ReceiverStats s;
     s.requests = j["requests"];
+    s.events = j.value("events", s.requests);
     s.distinct = j["distinct"];
     s.duplicates = j["duplicates"];
     s.bad = j["bad"];
@@ -46,6 +47,21 @@ ReceiverStats receiver_stats(int port) {
     s.max_us = j["max_us"];
     s.cpu_s = j["cpu_s"];
     return s;
+}
+
+std::unordered_map<std::string, int64_t> receiver_arrivals(int port) {
+    std::unordered_map<std::string, int64_t> out;
+    const std::string text = http_call(port, "GET", "/arrivals");
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        size_t tab = text.find('\t', pos);
+        if (tab != std::string::npos && tab < nl)
+            out.emplace(text.substr(pos, tab - pos), std::stoll(text.substr(tab + 1, nl - tab - 1)));
+        pos = nl + 1;
+    }
+    return out;
 }
 
 void receiver_reset(int port) { http_call(port, "POST", "/reset"); }

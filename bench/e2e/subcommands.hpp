@@ -14,6 +14,7 @@ int run_raw_publish(const Args &args); // raw-publish: cnats js_PublishAsync wit
 int run_raw_fetch(const Args &args);   // raw-fetch: cnats Fetch(batch) + natsMsg_Ack
 int run_raw_post(const Args &args);    // raw-post: curl multi POSTs to the receiver
 int run_tap(const Args &args);         // tap: latency at NATS, a plain subscriber on the contender's subjects
+int run_stage_tap(const Args &args);   // stage-tap: JetStream deliveries seen from outside, for the stage breakdown
 int run_table(const Args &args);       // table: the final table and the goals of issue 8
 int run_free_port(const Args &args);   // free-port: a free loopback port, for run.sh
 

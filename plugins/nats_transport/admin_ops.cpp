@@ -63,7 +63,42 @@ struct StreamState {
     uint64_t msgs = 0, bytes = 0, first = 0, last = 0;
     int64_t consumers = 0;
     bool exists = false;
+    json cluster; // null when the server reports none
 };
+
+// nats-server (2.9) keeps a SIGKILLed member's `offline` false for as long as the group
+// remembers it; what changes is `active`, the time since the leader last heard from it, which
+// Raft heartbeats (1 s) keep below ~1-2 s for a live member. Five missed heartbeats: offline.
+constexpr int64_t kOfflineAfterNs = 5'000'000'000;
+
+const char *peer_state(const jsPeerInfo &p) {
+    if (p.Offline || p.Active > kOfflineAfterNs) return "offline";
+    return p.Current ? "current" : "lagging";
+}
+
+// The Raft group of a stream or consumer as JetStream reports it (StreamInfo/ConsumerInfo
+// .cluster): its leader, and each other replica's state. `replicas` lists the followers only
+// (JetStream leaves the leader out); a replica is "offline" when the leader has lost it,
+// "lagging" while it is behind (lag_ops: Raft operations it misses), else "current". No leader
+// (an election, or no quorum) is an empty string, which the CLI shows as "none".
+json cluster_json(const jsClusterInfo *ci) {
+    if (!ci) return nullptr;
+    json replicas = json::array();
+    for (int i = 0; i < ci->ReplicasLen; ++i) {
+        const jsPeerInfo *p = ci->Replicas[i];
+        if (!p) continue;
+        replicas.push_back({{"name", p->Name ? p->Name : ""},
+                            {"state", peer_state(*p)},
+                            {"current", p->Current},
+                            {"offline", p->Offline},
+                            {"lag_ops", p->Lag},
+                            // Active: nanoseconds since the leader last heard from it.
+                            {"active_ms", p->Active / 1'000'000}});
+    }
+    return {{"name", ci->Name ? ci->Name : ""},
+            {"leader", ci->Leader ? ci->Leader : ""},
+            {"replicas", replicas}};
+}
 
 StreamState stream_state(Link &link, const std::string &name) {
     jsStreamInfo *si = nullptr;
@@ -78,6 +113,7 @@ StreamState stream_state(Link &link, const std::string &name) {
     st.first = si->State.FirstSeq;
     st.last = si->State.LastSeq;
     st.consumers = si->State.Consumers;
+    st.cluster = cluster_json(si->Cluster);
     jsStreamInfo_Destroy(si);
     return st;
 }
@@ -93,7 +129,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
                                      {"bytes", st.bytes},
                                      {"first_seq", st.first},
                                      {"last_seq", st.last},
-                                     {"consumers", st.consumers}}
+                                     {"consumers", st.consumers},
+                                     {"cluster", st.cluster}}
                               : json(nullptr);
     jsConsumerInfo *ci = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -108,7 +145,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
                            {"num_redelivered", ci->NumRedelivered},
                            {"num_waiting", ci->NumWaiting},
                            {"delivered_stream_seq", ci->Delivered.Stream},
-                           {"ack_floor_stream_seq", ci->AckFloor.Stream}};
+                           {"ack_floor_stream_seq", ci->AckFloor.Stream},
+                           {"cluster", cluster_json(ci->Cluster)}};
         jsConsumerInfo_Destroy(ci);
     } else if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr) {
         out["consumer"] = nullptr;
@@ -116,7 +154,8 @@ json status(Link &link, const NatsConfig &config, const json &req) {
         fail(s, code, "consumer info " + consumer);
     }
     StreamState dlq = stream_state(link, config.dlq_stream);
-    out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes}};
+    out["dlq"] = {{"name", config.dlq_stream}, {"depth", dlq.msgs}, {"bytes", dlq.bytes},
+                  {"cluster", dlq.cluster}};
     return out;
 }
 

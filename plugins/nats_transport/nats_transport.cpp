@@ -94,6 +94,18 @@ class NatsTransport final : public sdk::Transport {
             why = not_ready_reason_.empty() ? "provisioning streams" : not_ready_reason_;
             return false;
         }
+        // Connected is not enough on a cluster: the server we are connected to may have lost
+        // its peers. A stream leader election (one member lost) leaves the stream without a
+        // leader for a few seconds and must not flap readiness; longer than kJetStreamGrace
+        // means no quorum (or no JetStream at all): nothing can be stored or consumed.
+        const int64_t silent_ms = now_ms() - last_js_answer_ms_.load();
+        if (silent_ms > kJetStreamGrace.count()) {
+            std::lock_guard lk(mu_);
+            why = "JetStream stream " + config_.stream_name + " unusable for " +
+                  std::to_string(silent_ms / 1000) + " s (" + js_probe_error_ +
+                  "): on a cluster, fewer than a quorum of its servers are reachable";
+            return false;
+        }
         return true;
     }
 
@@ -141,6 +153,50 @@ class NatsTransport final : public sdk::Transport {
     }
 
   private:
+    // How long the stream may be without a working leader before the transport says it is
+    // not ready: longer than a Raft election after a member is lost (nats-server's election timeout is 4-9 s,
+    // measured up to ~11 s on a loaded host), so a single node loss never flaps /readyz.
+    static constexpr std::chrono::milliseconds kJetStreamGrace{15'000};
+    static constexpr int64_t kProbeEveryMs = 2'000;
+    static constexpr int64_t kProbeWaitMs = 2'000;
+
+    static int64_t now_ms() {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+
+    // One stream-info request: records when the stream last had a working leader, and
+    // otherwise why not. On a cluster that lost its quorum, nats-server (2.9) still answers
+    // stream info from a surviving replica, with no leader (the old leader steps down ~10 s
+    // after losing its peers), and other requests get "JetStream system temporarily
+    // unavailable" (error 10008): so a missing leader counts as no answer. "Stream not found"
+    // is an answer (provisioning recreates it).
+    void probe_jetstream() {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = kProbeWaitMs;
+        jsStreamInfo *si = nullptr;
+        jsErrCode code = static_cast<jsErrCode>(0);
+        natsStatus s = js_GetStreamInfo(&si, link_->js(), config_.stream_name.c_str(), &jo, &code);
+        std::string why;
+        if (s == NATS_OK) {
+            const jsClusterInfo *ci = si->Cluster;
+            const bool clustered = ci && ci->Name && *ci->Name;
+            if (clustered && !(ci->Leader && *ci->Leader)) why = "the stream has no leader";
+        } else if (s != NATS_NOT_FOUND && code != JSStreamNotFoundErr) {
+            why = nats_error(s, "stream info");
+            if (code != 0) why += " [JetStream error " + std::to_string(static_cast<int>(code)) + "]";
+        }
+        if (si) jsStreamInfo_Destroy(si);
+        if (why.empty()) {
+            last_js_answer_ms_ = now_ms();
+            return;
+        }
+        std::lock_guard lk(mu_);
+        js_probe_error_ = why;
+    }
+
     void set_not_ready(const std::string &why) {
         std::lock_guard lk(mu_);
         not_ready_reason_ = why;
@@ -150,26 +206,45 @@ class NatsTransport final : public sdk::Transport {
     // have been replaced by one without our streams). Backs off on failures.
     void supervise() {
         int64_t pause_ms = 250;
+        int64_t next_provision_ms = 0, last_probe_ms = 0;
         while (running_.load()) {
             uint64_t gen = link_->connect_generation();
             bool need = !provisioned_.load() || gen != provisioned_gen_;
-            if (need && link_->connected()) {
+            const bool up = link_->connected();
+            if (need && up && now_ms() >= next_provision_ms) {
                 try {
                     provision_streams(*link_, config_, host());
                     provisioned_gen_ = gen;
                     if (!provisioned_.exchange(true)) host().info("NATS transport ready");
                     pause_ms = 250;
+                    last_js_answer_ms_ = now_ms();
                     set_not_ready("");
+                    need = false;
                 } catch (const std::exception &e) {
                     set_not_ready(e.what());
+                    {
+                        std::lock_guard lk(mu_);
+                        js_probe_error_ = e.what();
+                    }
                     host().warn(std::string("stream provisioning failed, retrying in ") +
                                 std::to_string(pause_ms) + " ms: " + e.what());
+                    next_provision_ms = now_ms() + pause_ms;
                     pause_ms = std::min<int64_t>(pause_ms * 2, 30'000);
                 }
             }
+            // Once provisioned, JetStream is probed every kProbeEveryMs, also while the
+            // re-check after a reconnect backs off: readiness comes back as soon as JetStream
+            // answers again, not at the next provisioning attempt.
+            if (up && provisioned_.load() && now_ms() - last_probe_ms >= kProbeEveryMs) {
+                last_probe_ms = now_ms();
+                probe_jetstream();
+            } else if (!up) {
+                // ready() reports the connection itself; JetStream's silence counts from the
+                // moment we can ask again.
+                last_js_answer_ms_ = now_ms();
+            }
             std::unique_lock lk(mu_);
-            cv_.wait_for(lk, std::chrono::milliseconds(need ? pause_ms : 200),
-                         [&] { return !running_.load(); });
+            cv_.wait_for(lk, std::chrono::milliseconds(200), [&] { return !running_.load(); });
         }
     }
 
@@ -184,6 +259,8 @@ class NatsTransport final : public sdk::Transport {
     std::mutex mu_;
     std::condition_variable cv_;
     std::string not_ready_reason_;
+    std::atomic<int64_t> last_js_answer_ms_{now_ms()}; // steady clock: stream last had a leader
+    std::string js_probe_error_ = "no answer"; // under mu_
     std::thread supervisor_;
 };
 

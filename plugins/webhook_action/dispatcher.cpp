@@ -78,8 +78,9 @@ void Dispatcher::start() {
 
 void Dispatcher::submit(std::unique_ptr<Job> job) {
     std::unique_lock lk(mu_);
-    // Up to 4 x max_concurrency events wait: deep enough that the submitting thread is not
-    // woken for every admitted batch (profiled: 2-4 us per event), still bounded.
+    // Up to 4 x max_concurrency requests (single events or webhook batches) wait: deep enough
+    // that the submitting thread is not woken for every admitted group of requests (profiled:
+    // 2-4 us per event), still bounded.
     const size_t cap = 4 * static_cast<size_t>(config_.max_concurrency);
     if (queue_.size() >= cap && !stopping_ && running_) {
         ++blocked_submitters_;
@@ -88,7 +89,7 @@ void Dispatcher::submit(std::unique_ptr<Job> job) {
     }
     if (stopping_ || !running_) {
         lk.unlock();
-        job->done.retry("webhook action is not running");
+        job->retry_pending("webhook action is not running");
         return;
     }
     queue_.push_back(std::move(job));
@@ -178,7 +179,7 @@ void Dispatcher::fail_queued(const char *reason) {
         dropped.swap(queue_);
     }
     not_full_.notify_all();
-    for (auto &j : dropped) j->done.retry(reason);
+    for (auto &j : dropped) j->retry_pending(reason);
 }
 
 void Dispatcher::run() noexcept {
@@ -206,7 +207,7 @@ void Dispatcher::run() noexcept {
                 Job *raw = job.release();
                 if (!raw->easy) {
                     std::unique_ptr<Job> j(raw);
-                    j->done.retry("curl_easy_init failed");
+                    j->retry_pending("curl_easy_init failed");
                     std::lock_guard lk(mu_);
                     --in_flight_;
                     continue;
@@ -229,7 +230,7 @@ void Dispatcher::run() noexcept {
             curl_multi_remove_handle(multi_, m->easy_handle);
             std::unique_ptr<Job> job(raw);
             finish(*job, code);
-            if (job->done.pending()) job->done.retry("webhook finished without an outcome");
+            job->retry_pending("webhook finished without an outcome");
             idle_easy_.push_back(job->easy);
             ++finished;
         }

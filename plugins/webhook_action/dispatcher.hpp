@@ -1,6 +1,8 @@
 // One libcurl multi loop on one plugin-owned thread: runs up to `max_concurrency` requests at
-// once over kept-alive connections (the multi handle's connection cache), queues at most as
-// many more, and blocks submitters beyond that (back-pressure instead of unbounded memory).
+// once over kept-alive connections (the multi handle's connection cache), queues at most 4 x as
+// many more, and blocks submitters beyond that (back-pressure instead of unbounded memory). A
+// request carries one event or one batch; it never retries in-process (a retry is the
+// transport's redelivery).
 #pragma once
 
 #include "response.hpp"
@@ -17,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -24,15 +27,17 @@ typedef struct x509_st X509;
 
 namespace fraiseql_observer::webhook {
 
-/// One request and, once it ran, what came back. Owns its header list and body.
+/// One request and, once it ran, what came back. Owns its header list and body, and the
+/// completion token of every event it carries (one, or a batch's).
 struct Job {
-    std::string event_id;
+    std::string event_id; // the event's id, or a batch's webhook-id
     std::string body;
     // This request's own header lines; the last of them may link on to header lines shared
     // by every request (`own_last->next`), which are not freed with the job.
     curl_slist *headers = nullptr;
     curl_slist *own_last = nullptr;
-    sdk::Completion done;
+    sdk::Completion done;                 // the first (or only) event's token
+    std::vector<sdk::Completion> more;    // a batch's other tokens, in batch order
     uint64_t started_ns = 0; // host monotonic clock when handed to curl
 
     // Filled while the transfer runs.
@@ -40,6 +45,15 @@ struct Job {
     std::string body_excerpt;
     bool body_truncated = false;
     char error[CURL_ERROR_SIZE] = {0};
+
+    /// Events this request carries.
+    size_t events() const { return 1 + more.size(); }
+    /// Completes every token still pending as RETRY (a request that could not run).
+    void retry_pending(std::string_view reason) noexcept {
+        if (done.pending()) done.retry(reason);
+        for (auto &d : more)
+            if (d.pending()) d.retry(reason);
+    }
 
     Job() = default;
     Job(const Job &) = delete;

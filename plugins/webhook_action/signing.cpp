@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <new>
+
 namespace fraiseql_observer::webhook {
 
 std::string base64_encode(std::string_view bytes) {
@@ -32,6 +34,14 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (n < 0 || static_cast<size_t>(n) < pad) return std::nullopt;
     out.resize(static_cast<size_t>(n) - pad);
     return out;
+}
+
+std::string sha256(std::string_view bytes) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1)
+        throw std::bad_alloc(); // EVP_Digest fails only when it cannot allocate its context
+    return std::string(reinterpret_cast<const char *>(md), len);
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view message) {

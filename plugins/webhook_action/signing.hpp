@@ -17,6 +17,9 @@ std::string base64_encode(std::string_view bytes);
 /// Decodes canonical padded base64; nullopt when `text` is not valid base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
+/// The 32-byte SHA-256 digest of `bytes`.
+std::string sha256(std::string_view bytes);
+
 /// The 32-byte HMAC-SHA256 of `message` under `key`.
 std::string hmac_sha256(std::string_view key, std::string_view message);
 std::string to_hex(std::string_view bytes);

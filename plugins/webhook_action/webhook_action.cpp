@@ -1,5 +1,7 @@
-// The `webhook` action (SPEC section 7): one signed HTTP request per event, outcomes mapped to
-// ok / retry(Retry-After) / failed for the transport.
+// The `webhook` action (SPEC section 7): one signed HTTP request per event — or, with
+// batch_max_events > 1, per batch of events — outcomes mapped to ok / retry(Retry-After) /
+// failed for the transport (for every event of a batch alike).
+#include "batcher.hpp"
 #include "dispatcher.hpp"
 #include "response.hpp"
 #include "signing.hpp"
@@ -21,6 +23,16 @@ class WebhookAction final : public sdk::Action {
   public:
     explicit WebhookAction(sdk::Host host)
         : Action(host), config_(WebhookConfig::parse(host.config_json())) {
+        // One instance serves every pipeline that lists the action; the host names it
+        // "pipeline/component" only when a single pipeline does (abi.h, instance_name). Events
+        // carry no pipeline, so a shared instance could not keep batches apart.
+        if (config_.batch_max_events > 1 &&
+            host.instance_name().find('/') == std::string_view::npos)
+            throw sdk::ConfigError(
+                "batch_max_events",
+                "\"batch_max_events\" > 1 needs an action used by one pipeline only (a batch never "
+                "mixes pipelines), but several pipelines list this action; give each pipeline its "
+                "own [actions.<name>] section");
         // Header lines that are the same for every request, built once.
         std::string ua = "User-Agent: fraiseql-observer/" + std::string(host.host_version());
         static_headers_ = {"Content-Type: application/json", ua,
@@ -46,6 +58,7 @@ class WebhookAction final : public sdk::Action {
 
     ~WebhookAction() override {
         stop();
+        batcher_.reset();
         dispatcher_.reset(); // every job (and its link to the shared headers) is gone
         curl_slist_free_all(shared_headers_);
         if (curl_initialised_) curl_global_cleanup();
@@ -68,12 +81,27 @@ class WebhookAction final : public sdk::Action {
                                               [this](Job &job, const Exchange &x) { settle(job, x); });
         d->start();
         dispatcher_ = std::move(d);
+        if (config_.batch_max_events > 1) {
+            batch_events_ = host().histogram(
+                "webhook_batch_events", "Events per webhook batch request", {{"action", action}},
+                {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000});
+            batcher_ = std::make_unique<Batcher>(
+                static_cast<size_t>(config_.batch_max_events),
+                std::chrono::milliseconds(config_.batch_max_wait_ms),
+                [this](std::vector<BatchItem> &&batch) { send_batch(std::move(batch)); });
+            batcher_->start();
+        }
         host().info("webhook action started: " + config_.method + " " + sdk::redact_secrets(config_.url) +
                     ", max_concurrency " + std::to_string(config_.max_concurrency) +
-                    (config_.secrets.empty() ? ", unsigned" : ", signed"));
+                    (config_.secrets.empty() ? ", unsigned" : ", signed") +
+                    (batcher_ ? ", batches of up to " + std::to_string(config_.batch_max_events) +
+                                    " events or " + std::to_string(config_.batch_max_wait_ms) + " ms"
+                              : std::string()));
     }
 
     void stop() noexcept override {
+        // The open batch first (its requests would need the dispatcher), then the dispatcher.
+        if (batcher_) batcher_->stop();
         if (dispatcher_) dispatcher_->stop();
     }
 
@@ -99,10 +127,35 @@ class WebhookAction final : public sdk::Action {
             done.fail(reason);
             return;
         }
+        if (batcher_) {
+            batcher_->add(event.id, event.body, std::move(done));
+            return;
+        }
         auto job = std::make_unique<Job>();
         job->event_id = std::string(event.id);
         job->body = std::string(event.body);
         job->done = std::move(done);
+        submit(std::move(job));
+    }
+
+  private:
+    // Batcher (filling thread or timer): one request for the whole batch, whose webhook-id is
+    // derived from its events' ids; the tokens ride along in batch order.
+    void send_batch(std::vector<BatchItem> &&batch) {
+        batch_events_.observe(static_cast<double>(batch.size()));
+        auto job = std::make_unique<Job>();
+        job->event_id = batch_webhook_id(batch);
+        job->body = batch_body(batch);
+        job->done = std::move(batch.front().done);
+        job->more.reserve(batch.size() - 1);
+        for (size_t i = 1; i < batch.size(); ++i) job->more.push_back(std::move(batch[i].done));
+        batch.clear(); // the copies of ids and bodies are no longer needed
+        submit(std::move(job));
+    }
+
+    // Adds the per-request headers (Idempotency-Key, signatures over the whole body) and queues
+    // the request. `job.event_id` is the event's id, or the batch's webhook-id.
+    void submit(std::unique_ptr<Job> job) {
         append_header(*job, "Idempotency-Key: " + job->event_id);
         if (!config_.secrets.empty()) {
             int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(host().realtime()).count();
@@ -123,7 +176,6 @@ class WebhookAction final : public sdk::Action {
         dispatcher_->submit(std::move(job));
     }
 
-  private:
     // What makes `value` unfit for a header line ("CR", "LF", "NUL", "a control character"),
     // or "" when it is fine.
     static std::string_view header_unsafe(std::string_view value) {
@@ -154,18 +206,28 @@ class WebhookAction final : public sdk::Action {
             1e9;
         duration_.observe(secs);
         responses_[class_index(v.status_class)].add(1);
+        // A batch's outcome is every one of its events' outcome; the reason names the batch
+        // (each event's DLQ entry then says which request failed it).
+        std::string reason = std::move(v.reason);
+        if (config_.batch_max_events > 1 && v.kind != FOBS_OUTCOME_OK)
+            reason += " (batch " + job.event_id + " of " + std::to_string(job.events()) + " events)";
         switch (v.kind) {
         case FOBS_OUTCOME_OK:
             job.done.ok();
+            for (auto &d : job.more) d.ok();
             break;
-        case FOBS_OUTCOME_RETRY:
+        case FOBS_OUTCOME_RETRY: {
             if (host().log_enabled(FOBS_LOG_DEBUG))
-                host().log(FOBS_LOG_DEBUG, "webhook will be retried: " + v.reason, job.event_id);
-            job.done.retry(v.reason, std::chrono::milliseconds(v.retry_after_ms));
+                host().log(FOBS_LOG_DEBUG, "webhook will be retried: " + reason, job.event_id);
+            auto after = std::chrono::milliseconds(v.retry_after_ms);
+            job.done.retry(reason, after);
+            for (auto &d : job.more) d.retry(reason, after);
             break;
+        }
         default:
-            host().log(FOBS_LOG_WARN, "webhook failed permanently: " + v.reason, job.event_id);
-            job.done.fail(v.reason);
+            host().log(FOBS_LOG_WARN, "webhook failed permanently: " + reason, job.event_id);
+            job.done.fail(reason);
+            for (auto &d : job.more) d.fail(reason);
             break;
         }
     }
@@ -182,6 +244,8 @@ class WebhookAction final : public sdk::Action {
     std::vector<std::string> static_headers_;
     curl_slist *shared_headers_ = nullptr; // static_headers_ as one list shared by all jobs
     std::unique_ptr<Dispatcher> dispatcher_;
+    std::unique_ptr<Batcher> batcher_; // only with batch_max_events > 1
+    sdk::Metric batch_events_;
     bool curl_initialised_ = false;
     sdk::Metric duration_;
     std::array<sdk::Metric, 5> responses_;

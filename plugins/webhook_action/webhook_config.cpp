@@ -20,9 +20,10 @@ namespace {
 using json = nlohmann::json;
 using sdk::ConfigError;
 
-constexpr std::array<std::string_view, 10> known_keys = {
+constexpr std::array<std::string_view, 12> known_keys = {
     "url",        "method",          "headers",   "secret",          "fraiseql_signature",
-    "timeout_ms", "connect_timeout_ms", "max_concurrency", "follow_redirects", "tls_ca_file"};
+    "timeout_ms", "connect_timeout_ms", "max_concurrency", "follow_redirects", "tls_ca_file",
+    "batch_max_events", "batch_max_wait_ms"};
 
 // Headers the plugin sets itself: configuring them would break signing or idempotency.
 constexpr std::array<std::string_view, 7> reserved_headers = {
@@ -234,6 +235,12 @@ WebhookConfig WebhookConfig::parse(std::string_view text) {
         c.max_concurrency = get_int(doc["max_concurrency"], "max_concurrency", 1, 1024);
     if (doc.contains("follow_redirects"))
         c.follow_redirects = get_bool(doc["follow_redirects"], "follow_redirects");
+    if (doc.contains("batch_max_events"))
+        c.batch_max_events = get_int(doc["batch_max_events"], "batch_max_events", 1, 1000);
+    // Bounded well below the transports' redelivery timers (nats ack_wait defaults to 30 s):
+    // a batch waiting to fill must never look like a lost delivery.
+    if (doc.contains("batch_max_wait_ms"))
+        c.batch_max_wait_ms = get_int(doc["batch_max_wait_ms"], "batch_max_wait_ms", 1, 10000);
     if (doc.contains("tls_ca_file")) {
         c.tls_ca_file = get_string(doc["tls_ca_file"], "tls_ca_file");
         check_ca_file(c.tls_ca_file);

@@ -29,6 +29,11 @@ struct WebhookConfig {
     int64_t max_concurrency = 32;
     bool follow_redirects = false;
     std::string tls_ca_file; // "" = system CAs only
+    // Batches (SPEC section 7): 1 = one request per event, the body the event object itself;
+    // more = one request per batch of up to this many events, the body a JSON array.
+    int64_t batch_max_events = 1;
+    // How long the oldest event of an open batch may wait for the batch to fill.
+    int64_t batch_max_wait_ms = 50;
 
     /// Parses the plugin's config JSON; throws sdk::ConfigError(key, message).
     static WebhookConfig parse(std::string_view json);

@@ -405,6 +405,253 @@ actions = ["audit"]
     EXPECT_EQ(publisher.stop(), 0) << publisher.log();
 }
 
+// A worker-only observer (no PostgreSQL) on an R3 stream of the suite's cluster.
+static std::string worker_only_config(const std::string &urls, const std::string &stream) {
+    return R"(
+[observer]
+metrics_listen = "127.0.0.1:{metrics_port}"
+log_format = "text"
+shutdown_timeout_secs = 5
+
+[transport]
+transport = "nats"
+[transport.nats]
+url            = ")" + urls + R"("
+stream_name    = ")" + stream + R"("
+subject_prefix = ")" + stream + R"(.mutation"
+dlq_prefix     = ")" + stream + R"(.dlq"
+consumer_name  = ")" + stream + R"(_worker"
+[transport.nats.jetstream]
+replicas = 3
+
+[actions.audit]
+plugin = "log"
+
+[[pipelines]]
+name    = "orders"
+actions = ["audit"]
+)";
+}
+
+// /readyz and `status` through the loss of one member, then of a second (no quorum), then
+// both back:
+//   - one of three gone (the one the observer is connected to): the client moves on, the
+//     stream may elect a new leader, and /readyz stays 200 throughout; `status` names the
+//     leader of the stream, its DLQ and the consumer and shows the lost member "offline";
+//   - two of three gone: JetStream cannot store or deliver anything, /readyz turns 503 and
+//     says why (no quorum) instead of staying ready on a live socket;
+//   - both back: ready again by itself.
+TEST_F(NatsClusterPipeline, readyz_stays_ready_with_a_quorum_and_turns_not_ready_without_one) {
+    const std::string stream = "cl_ready";
+    ObserverProcess obs(worker_only_config(cluster_->urls(), stream), {"--role", "worker"});
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    ASSERT_TRUE(eventually([&] { return obs.get("/readyz").first == 200; }, 30s))
+        << obs.get("/readyz").second << obs.log();
+
+    // The status answer on a healthy cluster: every group has a leader and two current
+    // followers, and the text output says so.
+    auto transport_status = [&] {
+        auto [c, out] = run_command({observer_binary(), "status", "--json", "-c",
+                                     (obs.dir() / "observer.toml").string()}, {}, 20s);
+        auto j = json::parse(out, nullptr, false);
+        if (c != 0 || j.is_discarded() || !j.contains("pipelines")) return json();
+        return j["pipelines"][0].value("transport_status", json());
+    };
+    auto states = [](const json &group) { // "leader=n1 n2=current n3=offline" as a map
+        std::map<std::string, std::string> m;
+        if (!group.is_object() || !group.contains("cluster") || !group["cluster"].is_object()) return m;
+        m[group["cluster"].value("leader", std::string())] = "leader";
+        for (const auto &r : group["cluster"].value("replicas", json::array()))
+            m[r.value("name", std::string())] = r.value("state", std::string());
+        return m;
+    };
+    json st;
+    ASSERT_TRUE(eventually(
+        [&] {
+            st = transport_status();
+            if (st.is_null()) return false;
+            for (const char *g : {"stream", "consumer", "dlq"}) {
+                auto m = states(st[g]);
+                if (m.size() != 3 || m.count("")) return false;
+                for (int i = 0; i < 3; ++i)
+                    if (!m.count(cluster_->name(i))) return false;
+                for (const auto &[name, state] : m)
+                    if (state != "leader" && state != "current") return false;
+            }
+            return true;
+        },
+        20s))
+        << st.dump(2);
+    EXPECT_EQ(st["stream"]["cluster"].value("name", std::string()), "fobs-test") << st.dump(2);
+    {
+        auto [c, text] = run_command({observer_binary(), "status", "-c", (obs.dir() / "observer.toml").string()},
+                                     {}, 20s);
+        EXPECT_EQ(c, 0) << text;
+        std::regex line("replicas +leader=fobs-n[123] fobs-n[123]=current fobs-n[123]=current\n");
+        auto lines = std::distance(std::sregex_iterator(text.begin(), text.end(), line), std::sregex_iterator());
+        EXPECT_EQ(lines, 3) << "one replicas line each for the stream, the consumer and the DLQ:\n" << text;
+    }
+
+    // One member gone: the one the observer is connected to.
+    std::map<int, int> with;
+    ASSERT_TRUE(eventually([&] { return !(with = observer_connections()).empty(); }, 10s));
+    const int first = with.begin()->first;
+    std::cerr << "SIGKILL " << cluster_->name(first) << " (the observer's server; stream leader "
+              << cluster_->name(std::max(0, cluster_->stream_leader(stream))) << ")\n";
+    cluster_->kill9(first);
+    const auto killed = std::chrono::steady_clock::now();
+    int polls = 0, not_ready = 0;
+    std::string first_refusal;
+    while (std::chrono::steady_clock::now() - killed < 20s) {
+        auto [code, body] = obs.get("/readyz");
+        // The first instants belong to cnats' reconnect (a different reason, not JetStream's).
+        if (std::chrono::steady_clock::now() - killed > 2s) {
+            ++polls;
+            if (code != 200 && not_ready++ == 0) first_refusal = body;
+        }
+        std::this_thread::sleep_for(250ms);
+    }
+    EXPECT_EQ(not_ready, 0) << not_ready << " of " << polls
+                            << " /readyz polls refused with two of three members up: " << first_refusal;
+    // `status` shows the lost member offline in every group, and a leader among the others.
+    ASSERT_TRUE(eventually(
+        [&] {
+            st = transport_status();
+            if (st.is_null()) return false;
+            for (const char *g : {"stream", "consumer", "dlq"}) {
+                auto m = states(st[g]);
+                if (m[cluster_->name(first)] != "offline" || m.count("")) return false;
+            }
+            return true;
+        },
+        20s))
+        << st.dump(2);
+
+    // A second member gone: no quorum. Not ready, and the reason says so.
+    int second = -1;
+    for (int i = 0; i < 3 && second < 0; ++i)
+        if (i != first) second = i;
+    cluster_->kill9(second);
+    const auto lost = std::chrono::steady_clock::now();
+    std::pair<int, std::string> r;
+    ASSERT_TRUE(eventually([&] { return (r = obs.get("/readyz")).first == 503; }, 45s))
+        << r.second << "\n" << obs.log();
+    std::cerr << "not ready "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - lost).count()
+              << " s after the quorum was lost: " << r.second << "\n";
+    EXPECT_NE(r.second.find("fewer than a quorum"), std::string::npos) << r.second;
+    EXPECT_NE(r.second.find(stream), std::string::npos) << r.second;
+
+    // Both back: ready again without a restart.
+    cluster_->start(first);
+    cluster_->start(second);
+    EXPECT_TRUE(eventually([&] { return (r = obs.get("/readyz")).first == 200; }, 60s))
+        << r.second << "\n" << obs.log();
+    EXPECT_EQ(obs.stop(), 0) << obs.log();
+}
+
+// Two `run --role publisher` processes on one outbox source (one reads, the other stands by on
+// the advisory lock) while the stream leader is SIGKILLed and, with that member still down,
+// the active publisher too: the standby takes over and re-reads what the other had published
+// but not yet deleted from the outbox, with the same Nats-Msg-Ids. Exactly one copy of each
+// event ends up on the stream.
+TEST_F(NatsClusterPipeline, two_publishers_across_a_node_loss_store_each_event_once) {
+    const std::string stream = "cl_pubs", db = "cl_pubs_db";
+    pg_->exec("CREATE DATABASE " + db);
+    pg_->exec(*outbox_sql_, db);
+    const std::string config = R"(
+[observer]
+metrics_listen = "127.0.0.1:{metrics_port}"
+log_format = "text"
+shutdown_timeout_secs = 10
+
+[sources.app_db]
+plugin   = "pg_listen"
+conninfo = ")" + pg_->conninfo(db) + R"("
+mode     = "outbox"
+
+[transport]
+transport = "nats"
+[transport.nats]
+url            = ")" + cluster_->urls() + R"("
+stream_name    = ")" + stream + R"("
+subject_prefix = ")" + stream + R"(.mutation"
+dlq_prefix     = ")" + stream + R"(.dlq"
+[transport.nats.jetstream]
+replicas  = 3
+max_bytes = 67108864
+
+[actions.audit]
+plugin = "log"
+
+[[pipelines]]
+name    = "orders"
+source  = "app_db"
+actions = ["audit"]
+)";
+    ObserverProcess a(config, {"--role", "publisher"});
+    std::string why;
+    ASSERT_TRUE(a.wait_started(why)) << why;
+    ASSERT_TRUE(eventually([&] { return a.get("/readyz").first == 200; }, 30s)) << a.log();
+    ObserverProcess b(config, {"--role", "publisher"});
+    ASSERT_TRUE(b.wait_started(why)) << why;
+    ASSERT_TRUE(eventually([&] { return b.get("/readyz").second.find("standby") != std::string::npos; }, 20s))
+        << b.get("/readyz").second << "\n" << b.log();
+
+    const int N = 3000, batch = 150;
+    auto emit = [&](int from, int to) {
+        pg_->exec("SELECT fraiseql_observer.emit('Order', 'INSERT', g::text, jsonb_build_object('id', g)) "
+                  "FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) + ") g",
+                  db);
+    };
+    int member = -1;
+    bool publisher_killed = false;
+    auto member_killed_at = std::chrono::steady_clock::now();
+    for (int from = 1; from <= N; from += batch) {
+        emit(from, from + batch - 1);
+        std::this_thread::sleep_for(100ms);
+        if (member < 0 && from > N / 3) {
+            eventually([&] { return (member = cluster_->stream_leader(stream)) >= 0; }, 10s);
+            ASSERT_GE(member, 0);
+            std::cerr << "SIGKILL stream leader " << cluster_->name(member) << "\n";
+            cluster_->kill9(member);
+            member_killed_at = std::chrono::steady_clock::now();
+        } else if (member >= 0 && !publisher_killed && from > N / 2) {
+            std::cerr << "SIGKILL the active publisher, outbox backlog "
+                      << pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox", db) << "\n";
+            a.process().kill9();
+            publisher_killed = true;
+        }
+    }
+    ASSERT_TRUE(publisher_killed);
+    std::this_thread::sleep_until(member_killed_at + 10s);
+    cluster_->start(member);
+
+    auto backlog = [&] { return std::stol(pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox", db)); };
+    ASSERT_TRUE(eventually([&] { return backlog() == 0; }, 60s))
+        << "outbox backlog " << backlog() << "\n" << b.log();
+    EXPECT_EQ(b.get("/readyz").first, 200) << b.get("/readyz").second;
+
+    JsReader js(cluster_->url(0));
+    std::vector<JsReader::Stored> msgs;
+    ASSERT_TRUE(eventually([&] { return (msgs = js.messages(stream)).size() >= static_cast<size_t>(N); }, 30s))
+        << msgs.size() << " of " << N << " on the stream";
+    std::set<std::string> entity_ids, msg_ids;
+    for (const auto &m : msgs) {
+        entity_ids.insert(json::parse(m.body)["entity_id"].get<std::string>());
+        auto it = m.headers.find("Nats-Msg-Id");
+        if (it != m.headers.end()) msg_ids.insert(it->second);
+    }
+    EXPECT_EQ(entity_ids.size(), static_cast<size_t>(N)) << "events missing";
+    EXPECT_EQ(msg_ids.size(), static_cast<size_t>(N));
+    EXPECT_EQ(msgs.size(), static_cast<size_t>(N)) << "an event stored twice";
+    // The standby did take over: it published (the active one died with events still to go).
+    EXPECT_GT(b.metric("fraiseql_observer_source_events_total{pipeline=\"orders\",source=\"app_db\"}"), 0)
+        << b.get("/metrics").second;
+    EXPECT_EQ(b.stop(), 0) << b.log();
+}
+
 // replicas = 5 on a three-member cluster: a startup error that says what is wrong and what to
 // do, not a cnats status or a retry loop.
 TEST_F(NatsClusterPipeline, more_replicas_than_cluster_members_is_a_clear_startup_error) {

@@ -4,13 +4,19 @@
 // JSON file after every request (atomically: write + rename) for the test to read.
 //
 //   node webhook_receiver.js --port P --stats FILE [--secret S]... [--tls-cert F --tls-key F]
+//                            [--log-bodies 1]   (requests_log entries also hold the body)
 //
 // Paths decide the answer:
 //   /ok                            200 "ok"
 //   /status/<code>[?retry_after=V&body=T&location=L]   that status, optional headers/body
 //   /delay/<ms>                    200 after <ms> milliseconds
 //   /hang                          never answers
+//   /fail_first/<code>             <code> the first time an Idempotency-Key is seen, then 200
 //   /close                         200 "ok" with "Connection: close" (a new connection per request)
+//   /fail_for/<code>/<value>/<n>[?retry_after=V]   <code> for the first <n> requests whose
+//                                  event (JSON body) has id or entity_id <value>, then 200
+// `arrivals` lists every request with a JSON object body as {id, entity_id, status, t (ms)}, in
+// arrival order, without a limit (ordering tests).
 //   anything else                  204
 // With --secret, a request that fails verification gets 401 "invalid signature: <why>".
 'use strict';
@@ -54,8 +60,11 @@ const stats = {
   // through a value shows up here. client_errors counts requests node could not parse.
   requests_log: [],
   client_errors: 0,
+  arrivals: [],
 };
+const failFor = new Map(); // /fail_for: value -> failures answered so far
 const ids = new Set();
+const failedOnce = new Set(); // Idempotency-Keys /fail_first has already failed
 
 function writeStats() {
   const tmp = args.stats + '.tmp';
@@ -102,7 +111,9 @@ function handle(req, res) {
     stats.distinct_ids = ids.size;
     stats.last = { method: req.method, path: url.pathname, headers: req.headers, body };
     if (stats.requests_log.length < 1000)
-      stats.requests_log.push({ method: req.method, path: url.pathname, headers: req.headers });
+      stats.requests_log.push(args.log_bodies
+        ? { method: req.method, path: url.pathname, headers: req.headers, body }
+        : { method: req.method, path: url.pathname, headers: req.headers });
 
     if (verifiers.length > 0) {
       let ok = false;
@@ -135,7 +146,38 @@ function handle(req, res) {
     // Written before answering, so a client that has its answer also sees its request here.
     writeStats();
     const parts = url.pathname.split('/').filter(Boolean);
+    let event = null;
+    try {
+      event = JSON.parse(body);
+    } catch (e) {
+      event = null;
+    }
+    const arrival = event && typeof event === 'object' && !Array.isArray(event)
+      ? { id: event.id, entity_id: event.entity_id, status: 200, t: Date.now() } : null;
+    if (arrival) stats.arrivals.push(arrival);
+    if (parts[0] === 'fail_for') {
+      const value = decodeURIComponent(parts[2] || '');
+      const times = Number(parts[3] || 1);
+      const hit = event && (event.id === value || event.entity_id === value);
+      const n = failFor.get(value) || 0;
+      const fail = hit && n < times;
+      if (fail) failFor.set(value, n + 1);
+      const status = fail ? Number(parts[1]) : 200;
+      if (arrival) arrival.status = status;
+      writeStats();
+      const headers = { 'Content-Type': 'text/plain' };
+      const ra = url.searchParams.get('retry_after');
+      if (fail && ra !== null) headers['Retry-After'] = ra;
+      res.writeHead(status, headers);
+      return res.end(fail ? 'failing on purpose' : 'ok');
+    }
     if (parts[0] === 'hang') return; // never answer; the client must time out
+    if (parts[0] === 'fail_first') {
+      const first = !failedOnce.has(id);
+      failedOnce.add(id);
+      res.writeHead(first ? Number(parts[1]) : 200, { 'Content-Type': 'text/plain' });
+      return res.end(first ? 'failing the first attempt' : 'ok');
+    }
     if (parts[0] === 'ok') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       return res.end('ok');

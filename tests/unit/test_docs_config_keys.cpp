@@ -314,7 +314,7 @@ TEST(DocsConfigKeys, HostSectionsDocumentTheirKeys) {
                                      "shutdown_timeout_secs"}));
     EXPECT_EQ(names_of(sections.at("[[pipelines]]")),
               (std::set<std::string>{"name", "source", "transport", "actions", "entity_types", "operations",
-                                     "consumer", "max_in_flight"}));
+                                     "consumer", "max_in_flight", "ordering", "on_failure"}));
     EXPECT_EQ(names_of(sections.at("[observers]")), (std::set<std::string>{"backend", "nats_url"}));
     EXPECT_EQ(names_of(sections.at("[transport]")), (std::set<std::string>{"transport"}));
     EXPECT_EQ(names_of(sections.at("[sources.<name>]")), (std::set<std::string>{"plugin"}));

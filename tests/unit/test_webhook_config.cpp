@@ -99,6 +99,46 @@ TEST(WebhookConfig, method_headers_and_flags_are_checked) {
     EXPECT_EQ(refusal("{" + u + R"(,"fraiseql_signature":true})").key, "fraiseql_signature");
 }
 
+TEST(WebhookConfig, batch_keys_are_checked) {
+    const std::string u = R"("url":"http://127.0.0.1/x")";
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":1,"batch_max_wait_ms":1})").key, "<accepted>");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":1000,"batch_max_wait_ms":10000})").key,
+              "<accepted>");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":0})").key, "batch_max_events");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":1001})").key, "batch_max_events");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":"100"})").key, "batch_max_events");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_events":10.5})").key, "batch_max_events");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_wait_ms":0})").key, "batch_max_wait_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_wait_ms":10001})").key, "batch_max_wait_ms");
+    EXPECT_EQ(refusal("{" + u + R"(,"batch_max_wait_ms":-1})").key, "batch_max_wait_ms");
+    auto r = refusal("{" + u + R"(,"batch_max_event":10})");
+    EXPECT_EQ(r.key, "batch_max_event");
+    EXPECT_NE(r.message.find("did you mean \"batch_max_events\""), std::string::npos) << r.message;
+}
+
+// The host names an action instance "pipeline/component" when one pipeline uses it and
+// "component" when several do (abi.h); a batching action shared by pipelines is refused, since
+// a batch never mixes pipelines.
+TEST(WebhookConfig, a_batching_action_shared_by_several_pipelines_is_refused) {
+    Harness h;
+    auto create = [&](const std::string &instance_name, const std::string &cfg) -> Refusal {
+        fraiseql_observer::host::InstanceSpec spec{"hook", instance_name, cfg};
+        try {
+            fraiseql_observer::host::ActionInstance a(h.plugin("webhook"), spec, h.services());
+        } catch (const InstanceError &e) {
+            return {e.key_path(), e.what()};
+        }
+        return {"<accepted>", ""};
+    };
+    const std::string batching = R"({"url":"http://127.0.0.1/x","batch_max_events":10})";
+    const std::string single = R"({"url":"http://127.0.0.1/x"})";
+    EXPECT_EQ(create("orders/hook", batching).key, "<accepted>");
+    auto r = create("hook", batching);
+    EXPECT_EQ(r.key, "batch_max_events");
+    EXPECT_NE(r.message.find("never mixes pipelines"), std::string::npos) << r.message;
+    EXPECT_EQ(create("hook", single).key, "<accepted>"); // no batches: sharing is fine
+}
+
 } // namespace
 
 // Issue 12: validate checks the whole URL, not just its scheme, and never echoes a secret in it.
