@@ -95,9 +95,10 @@ class JsonValue {
     std::vector<std::string> keys;     // object keys (parallel to items)
 
     bool is_number() const noexcept { return kind == Kind::integer || kind == Kind::number; }
-    /// The member called exactly `key`, or nullptr.
+    /// The member called exactly `key` (the last one when a key is repeated, as most JSON
+    /// readers do), or nullptr.
     const JsonValue *member(std::string_view key) const noexcept {
-        for (size_t i = 0; i < keys.size(); ++i)
+        for (size_t i = keys.size(); i-- > 0;)
             if (keys[i] == key) return &items[i];
         return nullptr;
     }
