@@ -117,15 +117,16 @@ void KeyOrder::hold() {
     holding_ = true;
 }
 
-void KeyOrder::release() {
+bool KeyOrder::release() {
     std::vector<Work> work;
     {
         std::lock_guard lock(mu_);
-        if (!holding_) return;
+        if (!holding_) return false;
         holding_ = false;
         advance_all(work);
     }
     run(work);
+    return true;
 }
 
 void KeyOrder::advance_all(std::vector<Work> &out) {

@@ -72,7 +72,8 @@ class KeyOrder {
     /// left unsettled; holding for as long as those take to come back (the transport's
     /// ack_wait) lets them go first. A window that fills up during the hold releases it.
     void hold();
-    void release();
+    /// False when there was no hold (any more: a full window ends it early).
+    bool release();
     /// Shutdown: every parked event is handed back, and from now on an event that would park
     /// is handed back at once; running events finish normally.
     void drain();

@@ -647,10 +647,10 @@ void Runtime::Impl::settle_ordered(PipelineRt &p, const std::shared_ptr<HeldEven
                 pr->parked->set(static_cast<double>(pr->order->parked()));
             };
             if (retimer && retimer->schedule(std::chrono::milliseconds(delay), std::move(job))) {
-                p.log->info("event {} failed on delivery {} (ordering park): the host runs it again "
-                            "in {} ms; {} later event(s) of its key wait",
-                            held->event.id, held->event.delivery_count + n, delay,
-                            p.order->parked());
+                p.log->info("event {} failed on delivery {} (ordering park, past the transport's "
+                            "last delivery): the host runs it again in {} ms; later events of its "
+                            "key wait",
+                            held->event.id, held->event.delivery_count + n, delay);
                 return;
             }
         }
@@ -734,8 +734,8 @@ void Runtime::start() {
             p->order->hold();
             Retimer::Job release;
             release.fire = [pr] {
-                pr->log->info("ordering: start-up hold over, running events by key");
-                pr->order->release();
+                if (pr->order->release())
+                    pr->log->info("ordering: start-up hold over, running events by key");
                 pr->parked->set(static_cast<double>(pr->order->parked()));
             };
             release.cancel = [pr] { pr->order->release(); };

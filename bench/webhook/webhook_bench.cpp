@@ -5,8 +5,10 @@
 //   plugin-signed  the same with Standard Webhooks signing on,
 //   plugin-open    the plugin fed as fast as execute() accepts (its bounded queue pushes back),
 //   sequential     one request at a time on one kept-alive handle,
-// and prints deliveries/s, p50/p99 latency (hand-off to completion), peak RSS and the
-// receiver's CPU use (to show the receiver is not the bottleneck).
+// and prints deliveries/s, p50/p99 latency (hand-off to completion), peak RSS, the receiver's
+// CPU use (to show the receiver is not the bottleneck) and, for the plugin modes, the CPU per
+// request of the plugin's `webhook` thread alone ("thread us": libcurl, the plugin's own work
+// and the completion of each event).
 //
 //   webhook_bench [--requests N] [--concurrency C]
 #include "bench_receiver.hpp"
@@ -23,6 +25,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -43,7 +46,22 @@ struct Result {
     long peak_rss_kb = 0;
     double receiver_cpu = 0;
     double client_cpu_us = 0; // process CPU per request, the receiver's share taken out
+    double thread_cpu_us = -1; // the plugin's `webhook` thread's CPU per request (plugin modes)
 };
+
+// CPU time so far of this process's thread named `name` (schedstat: nanoseconds on a CPU,
+// finer than the 10 ms ticks of /proc/<tid>/stat), or -1 when there is none.
+double thread_cpu_seconds(const std::string &name) {
+    for (const auto &entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::string comm;
+        std::getline(std::ifstream(entry.path() / "comm"), comm);
+        if (comm != name) continue;
+        unsigned long long ns = 0;
+        std::ifstream(entry.path() / "schedstat") >> ns;
+        return static_cast<double>(ns) / 1e9;
+    }
+    return -1;
+}
 
 double process_cpu_seconds() {
     rusage ru{};
@@ -250,6 +268,8 @@ Result run_plugin(const std::string &mode, const std::string &url, size_t n, siz
         cv.wait(lk, [&] { return done == n; });
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    // Started with the action, so all of its CPU time is this run's (completions included).
+    if (double t = thread_cpu_seconds("webhook"); t >= 0) r.thread_cpu_us = t / static_cast<double>(n) * 1e6;
     action.stop();
     r.requests = n;
     return r;
@@ -281,9 +301,9 @@ int main(int argc, char **argv) {
 
     std::printf("webhook delivery, %zu requests, concurrency %zu, ~%zu-byte events\n", n,
                 concurrency, event_body(0).size());
-    std::printf("%-14s %9s %8s %12s %9s %9s %9s %10s %10s %6s\n", "mode", "requests", "seconds",
-                "deliveries/s", "p50 ms", "p99 ms", "peak MB", "CPU us/req", "recv CPU%",
-                "fails");
+    std::printf("%-14s %9s %8s %12s %9s %9s %9s %10s %10s %6s %10s\n", "mode", "requests",
+                "seconds", "deliveries/s", "p50 ms", "p99 ms", "peak MB", "CPU us/req", "recv CPU%",
+                "fails", "thread us");
     double limit = 0;
     std::vector<Result> results;
     for (auto &[name, m] : modes) {
@@ -304,6 +324,8 @@ int main(int argc, char **argv) {
                     r.mode.c_str(), r.requests, r.seconds, rate, percentile(r.latencies_ms, 0.5),
                     percentile(r.latencies_ms, 0.99), static_cast<double>(r.peak_rss_kb) / 1024.0,
                     r.client_cpu_us, r.receiver_cpu, r.failures);
+        if (r.thread_cpu_us >= 0) std::printf(" %10.1f", r.thread_cpu_us);
+        else std::printf(" %10s", "-");
         if (limit > 0 && r.mode != "curl-multi") std::printf("   %5.1f %% of curl-multi", rate / limit * 100);
         std::printf("\n");
         std::fflush(stdout);

@@ -5,6 +5,7 @@
 #include "webhook_config.hpp"
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,28 @@ std::string sha256(std::string_view bytes);
 /// The 32-byte HMAC-SHA256 of `message` under `key`.
 std::string hmac_sha256(std::string_view key, std::string_view message);
 std::string to_hex(std::string_view bytes);
+
+/// HMAC-SHA256 signer for a fixed set of secrets, each keyed once. OpenSSL 3's one-shot HMAC()
+/// fetches the algorithm and sets the key up on every call: 4.4 us for a ~300-byte message,
+/// against 1.1 us re-using a keyed context. The message is fed in pieces (no copy of the body).
+/// Thread-safe: one lock (execute() and the batcher's timer rarely sign at the same time).
+class Signer {
+  public:
+    explicit Signer(const std::vector<Secret> &secrets); // throws std::runtime_error
+    ~Signer();
+    Signer(const Signer &) = delete;
+    Signer &operator=(const Signer &) = delete;
+
+    /// See standard_webhooks_signature().
+    std::string standard_webhooks(std::string_view id, int64_t timestamp, std::string_view body);
+    /// See fraiseql_signature().
+    std::string fraiseql(int64_t timestamp, std::string_view body);
+
+  private:
+    struct Keyed; // one secret's two keyed contexts (decoded key, raw bytes)
+    std::mutex mu_;
+    std::vector<Keyed *> keys_;
+};
 
 /// `webhook-signature` value: "v1,<base64 HMAC(key, id.timestamp.body)>" for each secret,
 /// separated by single spaces (several secrets during a rotation).

@@ -51,6 +51,7 @@ class WebhookAction final : public sdk::Action {
             }
             static_headers_.push_back(name + ": " + value);
         }
+        if (!config_.secrets.empty()) signer_ = std::make_unique<Signer>(config_.secrets);
         for (const auto &line : static_headers_) {
             curl_slist *l = curl_slist_append(shared_headers_, line.c_str());
             if (!l) throw std::bad_alloc();
@@ -159,16 +160,14 @@ class WebhookAction final : public sdk::Action {
     // the request. `job.event_id` is the event's id, or the batch's webhook-id.
     void submit(std::unique_ptr<Job> job) {
         append_header(*job, "Idempotency-Key: " + job->event_id);
-        if (!config_.secrets.empty()) {
+        if (signer_) {
             int64_t ts = std::chrono::duration_cast<std::chrono::seconds>(host().realtime()).count();
             append_header(*job, "webhook-id: " + job->event_id);
             append_header(*job, "webhook-timestamp: " + std::to_string(ts));
             append_header(*job, "webhook-signature: " +
-                                    standard_webhooks_signature(config_.secrets, job->event_id,
-                                                                ts, job->body));
+                                    signer_->standard_webhooks(job->event_id, ts, job->body));
             if (config_.fraiseql_signature)
-                append_header(*job, "X-FraiseQL-Signature-256: " +
-                                        fraiseql_signature(config_.secrets, ts, job->body));
+                append_header(*job, "X-FraiseQL-Signature-256: " + signer_->fraiseql(ts, job->body));
         }
         // Link the lines every request shares after this request's own ones (no copies).
         curl_slist *last = job->headers;
@@ -245,6 +244,7 @@ class WebhookAction final : public sdk::Action {
     WebhookConfig config_;
     std::vector<std::string> static_headers_;
     curl_slist *shared_headers_ = nullptr; // static_headers_ as one list shared by all jobs
+    std::unique_ptr<Signer> signer_;        // only with secrets
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<Batcher> batcher_; // only with batch_max_events > 1
     sdk::Metric batch_events_;

@@ -306,6 +306,15 @@ TEST_F(WebhookAction, redirect_fails_unless_follow_redirects) {
     EXPECT_EQ(after["last"]["body"], make_event("redirected-1").body);
     // Verified: the refused 301, then the followed 301 and the request at its target.
     EXPECT_EQ(after["verified"].get<int>() - before["verified"].get<int>(), 3);
+    // Later requests (on the same reused curl handle) start at the configured URL again, not
+    // at the last redirect's target.
+    for (const char *id : {"redirected-2", "redirected-3"}) {
+        o = run(*follow, id);
+        EXPECT_EQ(o.kind, FOBS_OUTCOME_OK) << o.reason;
+    }
+    auto last = receiver_->stats();
+    EXPECT_EQ(last["by_path"].value("/status/301", 0), after["by_path"].value("/status/301", 0) + 2);
+    EXPECT_EQ(last["by_path"].value("/ok", 0), after["by_path"].value("/ok", 0) + 2);
 }
 
 TEST_F(WebhookAction, connection_refused_is_retried) {
