@@ -2,9 +2,11 @@
 
 #include "cli_reference.hpp"
 #include "config.hpp"
+#include "config_suggest.hpp"
 #include "http_endpoint.hpp"
 #include "log_text.hpp"
 #include "pipeline.hpp"
+#include "plugin_describe.hpp"
 #include "plugin_loader.hpp"
 #include "services.hpp"
 #include "top.hpp"
@@ -48,6 +50,8 @@ struct Args {
     std::optional<std::string> role;
     std::vector<std::string> plugin_dirs;
     bool json = false;
+    bool describe = false;
+    std::optional<std::string> format; // plugins --describe: text | json | markdown
     bool force = false;
     bool all = false;
     std::optional<std::string> pipeline;
@@ -86,6 +90,8 @@ Args parse_args(int argc, char **argv) {
         else if (is("--role")) a.role = value("--role");
         else if (is("--plugin-dir")) a.plugin_dirs.push_back(value("--plugin-dir"));
         else if (s == "--json") a.json = true;
+        else if (s == "--describe") a.describe = true;
+        else if (is("--format")) a.format = value("--format");
         else if (s == "--force") a.force = true;
         else if (s == "--all") a.all = true;
         else if (is("--pipeline")) a.pipeline = value("--pipeline");
@@ -279,6 +285,35 @@ int cmd_validate(const Args &a) {
     return 0;
 }
 
+// plugins --describe NAME... | --all: the key tables, in the order named (--all: by name).
+int describe(const Args &a, const PluginRegistry &reg) {
+    DescribeFormat format = a.json ? DescribeFormat::json : DescribeFormat::text;
+    if (a.format) {
+        if (*a.format == "text") format = DescribeFormat::text;
+        else if (*a.format == "json") format = DescribeFormat::json;
+        else if (*a.format == "markdown") format = DescribeFormat::markdown;
+        else throw UsageError("--format must be text, json or markdown, not \"" + *a.format + "\"");
+    }
+    if (a.all == !a.positional.empty())
+        throw UsageError("plugins --describe needs plugin names or --all (not both)");
+    std::vector<const LoadedPlugin *> chosen;
+    if (a.all) {
+        for (const auto &name : reg.names()) chosen.push_back(reg.find(name).get());
+    }
+    for (const auto &name : a.positional) {
+        auto p = reg.find(name);
+        if (!p) {
+            std::string hint = closest_match(name, reg.names());
+            throw UsageError("no plugin named '" + name + "' on the plugin search path" +
+                             (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
+        }
+        chosen.push_back(p.get());
+    }
+    std::cout << describe_plugins(chosen, format);
+    report_problems(reg, nullptr);
+    return 0;
+}
+
 int cmd_plugins(const Args &a) {
     const Config *cfgp = nullptr;
     std::optional<Config> cfg;
@@ -289,6 +324,7 @@ int cmd_plugins(const Args &a) {
     }
     PluginRegistry reg;
     reg.discover(search_path(a, cfgp));
+    if (a.describe) return describe(a, reg);
     if (a.json) {
         json out = {{"plugins", json::array()}, {"problems", json::array()}};
         for (const auto &p : reg.plugins())

@@ -19,6 +19,7 @@ constexpr CliUsage k_usages[] = {
     {"run", "[-c FILE] [--role all|publisher|worker]"},
     {"validate", "[-c FILE] [--role all|publisher|worker]"},
     {"plugins", "[-c FILE] [--json]"},
+    {"plugins", "--describe (NAME... | --all) [--format text|json|markdown]"},
     {"status", "[-c FILE] [--json]"},
     {"dlq list", "[-c FILE] [--pipeline NAME] [--limit N] [--json]"},
     {"dlq show", "[-c FILE] [--pipeline NAME] --seq N"},
@@ -35,7 +36,8 @@ constexpr CliCommand k_commands[] = {
     {"validate", "Check the config, load the plugins, let each plugin check its own config. Opens "
                  "no connection. Exit 0 when valid, 2 with file:line:col and key when not."},
     {"plugins", "List the plugins found on the plugin search path (file, name, kind, version, "
-                "ABI)."},
+                "ABI). With --describe, the config keys each named plugin accepts (type, default, "
+                "range or values, help), from its key table."},
     {"status", "Per pipeline, what its source and transport report about themselves "
                "(fobs.status/1): e.g. stream messages/bytes, consumer pending / ack-pending / "
                "redelivered, cluster replicas, DLQ depth, outbox backlog or replication slot lag."},
@@ -74,7 +76,10 @@ constexpr CliOption k_options[] = {
     {"--pipeline", "NAME", "The pipeline whose DLQ to use (needed when there are several)."},
     {"--limit", "N", "dlq list: at most N entries (default 100)."},
     {"--seq", "N", "dlq show, replay, purge: the entry with this sequence number."},
-    {"--all", "", "dlq replay, purge: every entry."},
+    {"--all", "", "dlq replay, purge: every entry. plugins --describe: every plugin found."},
+    {"--describe", "", "plugins: print the config key tables of the named plugins."},
+    {"--format", "FORMAT", "plugins --describe: text (default), json or markdown.",
+     "text json markdown"},
     {"--schema", "NAME", "sql: the schema of the outbox objects (default fraiseql_observer)."},
     {"--mode", "MODE", "sql: outbox (default) or cdc.", "outbox cdc"},
     {"--force", "", "init: overwrite an existing file."},

@@ -57,16 +57,6 @@ std::string upper(std::string_view s) {
     return out;
 }
 
-/// Keys named like credentials hold secrets even when written literally.
-bool is_secret_name(std::string_view key) {
-    const std::string k = lower(key);
-    // conninfo: a libpq connection string may carry a password.
-    for (const char *word : {"secret", "password", "token", "key", "creds", "seed", "conninfo"})
-        if (k.find(word) != std::string::npos)
-            return true;
-    return false;
-}
-
 /// Names of pipelines and components end up in metric labels, logger names and consumer names.
 bool is_valid_name(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -135,36 +125,25 @@ template <class Items> auto find_named(const Items &items, const std::string &na
     return it == items.end() ? nullptr : &*it;
 }
 
-/// The built-in transport: the seed's NATS values, `url` from $NATS_URL. The nats plugin has
-/// the same defaults, but spelling them out here lets `validate` show what will be used.
+/// The built-in transport: the nats plugin with its own defaults (its key table holds the
+/// seed's values), and `url` from $NATS_URL when that is set.
 ComponentConfig default_nats_transport(const EnvLookup &env) {
     ComponentConfig c;
     c.name = kDefaultTransportName;
     c.plugin = "nats";
     c.section = "transports.default";
     c.is_default = true;
-    const auto nats_url = env("NATS_URL");
-    const bool from_env = nats_url && !nats_url->empty();
-    json config = {
-        {"url", from_env ? *nats_url : std::string("nats://127.0.0.1:4222")},
-        {"stream_name", "fraiseql_events"},
-        {"subject_prefix", "fraiseql.mutation"},
-        {"consumer_name", kDefaultConsumer},
-        {"jetstream",
-         {{"max_bytes", int64_t{10'737'418'240}},
-          {"max_age_days", 7},
-          {"max_deliver", 3},
-          {"ack_wait_secs", 30},
-          {"dedup_window_minutes", 5}}},
-    };
+    json config = json::object();
+    if (const auto nats_url = env("NATS_URL"); nats_url && !nats_url->empty()) {
+        config["url"] = *nats_url;
+        c.secret_keys.push_back("url"); // read from the environment
+    }
     c.config_json = config.dump();
-    if (from_env)
-        c.secret_keys.push_back("url");
     return c;
 }
 
-/// The built-in source: LISTEN on `fraiseql_events`, conninfo from $DATABASE_URL. A conninfo
-/// may carry a password, so it is always treated as a secret.
+/// The built-in source: LISTEN on `fraiseql_events`, conninfo from $DATABASE_URL (a value
+/// from the environment, hence secret).
 ComponentConfig default_pg_source(const std::optional<std::string> &conninfo) {
     ComponentConfig c;
     c.name = kDefaultSourceName;
@@ -514,7 +493,7 @@ class Loader {
             bool used_env = false;
             size_t i = 0;
             for (const toml::node &e : *n.as_array()) {
-                const std::string r = rel + "." + std::to_string(i);
+                const std::string r = rel + "[" + std::to_string(i) + "]";
                 const std::string f = full + "[" + std::to_string(i) + "]";
                 ++i;
                 c.key_locations[r] = at(e);
@@ -577,7 +556,9 @@ class Loader {
             c.key_locations[r] = at_key(k, v);
             json value;
             const bool used_env = convert_value(v, r, f, c, value);
-            if (used_env || is_secret_name(key))
+            // Values from the environment are secrets whatever the key; which keys are secret
+            // by nature is the plugin's to say (its key table; config_keys.cpp).
+            if (used_env)
                 c.secret_keys.push_back(r);
             out[key] = std::move(value);
         }
@@ -1124,61 +1105,12 @@ std::optional<int64_t> transport_limit(const ComponentConfig &transport, const s
     return fallback * scale;
 }
 
-std::string plugin_config_error(const ComponentConfig &component, const std::string &key_path,
-                                const std::string &message) {
-    // Plugins report dot paths ("jetstream.max_deliver", "channels.0"); accept "channels[0]" too.
-    std::string rel;
-    for (char c : key_path) {
-        if (c == '[')
-            rel += '.';
-        else if (c != ']')
-            rel += c;
-    }
-    SourceLocation where = component.where;
-    // The key itself, else its nearest written parent (a plugin may name a key that is missing).
-    for (std::string probe = rel; !probe.empty();) {
-        if (auto it = component.key_locations.find(probe); it != component.key_locations.end()) {
-            where = it->second;
-            break;
-        }
-        const size_t dot = probe.rfind('.');
-        probe = dot == std::string::npos ? std::string() : probe.substr(0, dot);
-    }
-    const std::string full = rel.empty() ? component.section : component.section + "." + rel;
-    return ConfigError(where, full, message).what();
-}
-
-namespace {
-
-// Every node `path` (a dot path as recorded in secret_keys) can name in `node`. A key may itself
-// contain dots (`"a.b" = ...`), so each key that is a prefix of the path is tried; a path that
-// could mean two nodes redacts both.
-void redact_path(json &node, std::string_view path) {
-    if (node.is_object()) {
-        for (auto &[key, value] : node.items()) {
-            if (path == key) value = "***";
-            else if (path.size() > key.size() && path.substr(0, key.size()) == key && path[key.size()] == '.')
-                redact_path(value, path.substr(key.size() + 1));
-        }
-    } else if (node.is_array()) {
-        const std::string_view index = path.substr(0, path.find('.'));
-        size_t i = 0;
-        auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), i);
-        if (ec != std::errc() || end != index.data() + index.size() || i >= node.size()) return;
-        if (index.size() == path.size()) node[i] = "***";
-        else redact_path(node[i], path.substr(index.size() + 1));
-    }
-}
-
-} // namespace
-
-std::string redacted_config_json(const ComponentConfig &component) {
-    json config = json::parse(component.config_json, nullptr, false);
-    if (config.is_discarded())
-        return component.config_json;
-    for (const std::string &path : component.secret_keys)
-        redact_path(config, path);
-    return config.dump();
+bool is_secret_name(std::string_view key) {
+    const std::string k = lower(key);
+    for (const char *word : {"secret", "password", "token", "key", "creds", "seed"})
+        if (k.find(word) != std::string::npos)
+            return true;
+    return false;
 }
 
 } // namespace fraiseql_observer::host

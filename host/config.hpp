@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fraiseql_observer::host {
@@ -53,11 +54,11 @@ struct ComponentConfig {
     std::string section;     // key path of its table: "sources.app_db", "transport.nats"
     std::string config_json; // every key of its table except `plugin`, interpolated, as JSON
     SourceLocation where;    // the table's location
-    // Location of every key inside the table, by path relative to the table
-    // ("jetstream.max_deliver"), so errors a plugin reports can point at the line.
+    // Location of every key and array element inside the table, by path relative to the
+    // table ("jetstream.max_deliver", "channels[1]"), so errors can point at the line.
     std::map<std::string, SourceLocation> key_locations;
-    // Keys whose values are secrets (contain a ${VAR} from the environment, or are named like
-    // secret/password/token); their values are never printed.
+    // Keys whose values were read through a ${VAR} from the environment, hence secret; the
+    // plugin's key table adds its own (secret_paths() in config_keys.hpp).
     std::vector<std::string> secret_keys;
     bool is_default = false; // created by the built-in defaults, not written in the file
 };
@@ -127,6 +128,11 @@ Config default_config(const LoadOptions &options = {});
 std::optional<std::string> resolve_config_path(const std::optional<std::string> &cli_path,
                                                const EnvLookup &env);
 
+/// Keys named like credentials (secret, password, token, key, creds, seed) hold secrets even
+/// when written literally: the rule for the host's own keys, and for the keys of a plugin
+/// that publishes no key table (config_keys.hpp).
+bool is_secret_name(std::string_view key);
+
 /// A delivery limit of a transport the host must know for per-key ordering, read from the
 /// transport's config (with the plugin's default when not written): "max_deliver" (the
 /// delivery after which a failing event is dead-lettered) or "max_ack_pending" (the most
@@ -135,16 +141,6 @@ std::optional<std::string> resolve_config_path(const std::optional<std::string> 
 /// (jetstream.max_deliver, jetstream.max_ack_pending, jetstream.ack_wait_secs) and `memory`
 /// (max_deliver, ack_wait_ms) plugins; nullopt for any other plugin or key.
 std::optional<int64_t> transport_limit(const ComponentConfig &transport, const std::string &key);
-
-/// Formats an error a plugin reported about its config: points at the key's location when
-/// known, else at the component's table. E.g.
-/// "cfg.toml:12:1: transport.nats.jetstream.max_deliver: must be >= 1".
-std::string plugin_config_error(const ComponentConfig &component, const std::string &key_path,
-                                const std::string &message);
-
-/// `component.config_json` with the value of every key in `secret_keys` replaced by "***", for
-/// `validate` output and logs.
-std::string redacted_config_json(const ComponentConfig &component);
 
 /// The commented starter config written by `fraiseql-observer init`; validate accepts it.
 std::string starter_config();

@@ -1,5 +1,6 @@
 #include "pipeline.hpp"
 
+#include "config_keys.hpp"
 #include "config_suggest.hpp"
 #include "event.hpp"
 #include "key_order.hpp"
@@ -118,43 +119,6 @@ fobs_outcome to_c(const Outcome &o) {
     return c;
 }
 
-// The values of a component's secret keys (dot paths into its config JSON).
-std::vector<std::string> secret_values(const ComponentConfig &cfg) {
-    std::vector<std::string> out;
-    if (cfg.secret_keys.empty()) return out;
-    auto j = nlohmann::json::parse(cfg.config_json, nullptr, false);
-    if (j.is_discarded()) return out;
-    std::function<void(const nlohmann::json &)> collect = [&](const nlohmann::json &v) {
-        if (v.is_string() && v.get<std::string>().size() >= 3) out.push_back(v.get<std::string>());
-        else if (v.is_array() || v.is_object())
-            for (const auto &e : v) collect(e);
-    };
-    // A key may itself contain dots (`"a.b" = "${SECRET}"`): every key that is a prefix of the
-    // path is tried, so an ambiguous path collects both candidates.
-    std::function<void(const nlohmann::json &, std::string_view)> find = [&](const nlohmann::json &v,
-                                                                             std::string_view path) {
-        if (!v.is_object()) return;
-        for (const auto &[k, child] : v.items()) {
-            if (path == k) collect(child);
-            else if (path.size() > k.size() && path.substr(0, k.size()) == k && path[k.size()] == '.')
-                find(child, path.substr(k.size() + 1));
-        }
-    };
-    for (const auto &key : cfg.secret_keys) find(j, key);
-    return out;
-}
-
-// Plugins may quote a bad value in their message; a secret's value never reaches the user:
-// the configured secret values literally, then whatever looks like a credential (a URL's
-// password, `?token=`, `password=`) by the SDK's one redaction function.
-std::string redact(std::string msg, const std::vector<std::string> &secrets) {
-    for (const auto &s : secrets) {
-        for (size_t pos = msg.find(s); pos != std::string::npos; pos = msg.find(s, pos + 3))
-            msg.replace(pos, s.size(), "***");
-    }
-    return sdk::redact_secrets(msg);
-}
-
 void FanIn::settle(const Outcome &o) {
     std::unique_lock lock(mu);
     merge(outcome, o, first);
@@ -267,6 +231,10 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
                                   return k;
                               }() + ")");
     }
+    // A plugin that publishes its keys has them checked here, before `create`, with the
+    // file:line:col of each key and array element.
+    const sdk::KeyTable table = key_table(*plugin, kind);
+    check_component_keys(cfg, table);
     InstanceSpec spec{cfg.name, instance_name, cfg.config_json};
     try {
         switch (kind) {
@@ -278,10 +246,7 @@ std::unique_ptr<Instance> make_instance(const ComponentConfig &cfg, ComponentKin
             return std::make_unique<ActionInstance>(plugin, spec, services);
         }
     } catch (const InstanceError &e) {
-        std::string key = e.key_path().empty() ? std::string() : e.key_path();
-        std::string full = key.empty() ? cfg.section : cfg.section + "." + key;
-        throw ConfigError(key.empty() ? cfg.where : loc_of(key), full,
-                          redact(e.what(), secret_values(cfg)) + " (plugin '" + cfg.plugin + "')");
+        throw component_config_error(cfg, table, e.key_path(), e.what(), cfg.plugin);
     }
     return nullptr;
 }
@@ -746,7 +711,8 @@ bool Runtime::start(const RetryWait &wait) {
     // key): that is still a configuration error, shown with the key's file:line:col. A failure
     // the plugin calls retriable (peer not there yet) is tried again with backoff, so a
     // service started before its database or NATS server comes up by itself.
-    auto start_one = [&](const ComponentConfig *cfg, const std::string &what, auto &&fn) -> bool {
+    auto start_one = [&](const ComponentConfig *cfg, ComponentKind kind, const std::string &what,
+                         auto &&fn) -> bool {
         std::chrono::milliseconds pause(500);
         for (int attempt = 1;; ++attempt) {
             try {
@@ -754,8 +720,15 @@ bool Runtime::start(const RetryWait &wait) {
                 if (attempt > 1) log->info("{} started (attempt {})", what, attempt);
                 return true;
             } catch (const InstanceError &e) {
-                std::string why = cfg ? redact(e.what(), secret_values(*cfg)) : sdk::redact_secrets(e.what());
+                const auto plugin = cfg ? impl_->plugins.find(cfg->plugin) : nullptr;
+                const sdk::KeyTable table = plugin ? key_table(*plugin, kind) : sdk::KeyTable{};
                 if (e.retriable() && wait) {
+                    std::string why = e.what();
+                    if (cfg)
+                        for (const auto &v : secret_values(*cfg, table))
+                            for (size_t at; (at = why.find(v)) != std::string::npos;)
+                                why.replace(at, v.size(), "***");
+                    why = sdk::redact_secrets(why);
                     {
                         std::lock_guard lock(impl_->start_mu);
                         impl_->start_problem = what + ": " + why;
@@ -767,10 +740,7 @@ bool Runtime::start(const RetryWait &wait) {
                     continue;
                 }
                 if (!cfg || e.key_path().empty()) throw;
-                auto it = cfg->key_locations.find(e.key_path());
-                throw ConfigError(it != cfg->key_locations.end() ? it->second : cfg->where,
-                                  cfg->section + "." + e.key_path(),
-                                  why + " (plugin '" + cfg->plugin + "')");
+                throw component_config_error(*cfg, table, e.key_path(), e.what(), cfg->plugin);
             }
         }
     };
@@ -783,11 +753,11 @@ bool Runtime::start(const RetryWait &wait) {
         return ok;
     };
     for (auto &[name, t] : impl_->transports)
-        if (!start_one(config_.find_transport(name), "transport '" + name + "'",
+        if (!start_one(config_.find_transport(name), ComponentKind::transport, "transport '" + name + "'",
                        [&] { static_cast<TransportInstance *>(t.get())->start(); }))
             return finished(false);
     for (auto &[name, a] : impl_->actions)
-        if (!start_one(config_.find_action(name), "action '" + name + "'",
+        if (!start_one(config_.find_action(name), ComponentKind::action, "action '" + name + "'",
                        [&] { static_cast<ActionInstance *>(a.get())->start(); }))
             return finished(false);
     for (auto &p : impl_->pipelines) {
@@ -819,7 +789,7 @@ bool Runtime::start(const RetryWait &wait) {
                          "a previous worker left unsettled is redelivered first",
                          p->warm_up_ms);
         }
-        if (!start_one(config_.find_transport(p->cfg->transport),
+        if (!start_one(config_.find_transport(p->cfg->transport), ComponentKind::transport,
                        "consumer '" + p->cfg->consumer + "' of pipeline '" + p->cfg->name + "'", [&] {
                            p->consumer = p->transport->open_consumer(
                                spec, [impl, pr](const fobs_event &e, sdk::Completion done) {
@@ -832,7 +802,7 @@ bool Runtime::start(const RetryWait &wait) {
     for (auto &s : impl_->source_rts) {
         Impl::SourceRt *sr = s.get();
         Impl *impl = impl_.get();
-        if (!start_one(config_.find_source(s->name), "source '" + s->name + "'", [&] {
+        if (!start_one(config_.find_source(s->name), ComponentKind::source, "source '" + s->name + "'", [&] {
                 s->instance->start([impl, sr](const fobs_source_record &r, sdk::Completion done) {
                     impl->emit(*sr, r, std::move(done));
                 });

@@ -1,6 +1,8 @@
 // Plugin discovery and loading on Boost.DLL (SPEC sections 2 and 9).
 #include "plugin_loader.hpp"
 
+#include <fraiseql_observer/config_keys.hpp>
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
@@ -94,6 +96,18 @@ void check_action(const fs::path &file, const fobs_action_desc *d) {
     c.required(d->start, "start");
     c.required(d->stop, "stop");
     c.required(d->execute, "execute");
+}
+
+// A key table must be readable by this host (entries at least as large as its own
+// fobs_config_key) and well-formed (names, types, defaults of the right type).
+void check_keys(const fs::path &file, const char *kind, const fobs_config_key *keys, size_t count) {
+    if (!keys || count == 0) return;
+    if (keys[0].struct_size < sizeof(fobs_config_key))
+        refuse(file, std::string(kind) + " config key table entries are " +
+                         std::to_string(keys[0].struct_size) + " bytes, smaller than ABI 1.1's " +
+                         std::to_string(sizeof(fobs_config_key)));
+    if (std::string why = sdk::check_key_table(sdk::KeyTable(keys, count)); !why.empty())
+        refuse(file, std::string(kind) + " " + why);
 }
 
 // Absolute, normalised, symlinks resolved where the path exists; never throws.
@@ -245,9 +259,19 @@ std::shared_ptr<LoadedPlugin> load_plugin(const fs::path &file_in) {
     if (entry->abi_major != FOBS_ABI_MAJOR)
         refuse(file, "built for ABI " + plugin_abi + ", this host speaks " + host_abi +
                          " (the ABI major must match)");
-    if (entry->abi_minor > FOBS_ABI_MINOR)
-        refuse(file, "plugin needs ABI " + plugin_abi + ", host provides " + host_abi +
-                         " (upgrade the host or rebuild the plugin against SDK " + host_abi + ")");
+    // The oldest host minor the plugin works with: a 1.1+ entry says so; a 1.0 entry has no
+    // such field and needs its own minor. A newer plugin that needs nothing new loads, and the
+    // host reads only the fields it knows (each struct says its size).
+    const bool states_min = FOBS_HAS_FIELD(entry, fobs_plugin_entry, min_host_minor);
+    const unsigned needs_minor = states_min ? entry->min_host_minor : entry->abi_minor;
+    if (states_min && entry->min_host_minor > entry->abi_minor)
+        refuse(file, "min_host_minor " + std::to_string(entry->min_host_minor) +
+                         " is newer than the ABI " + plugin_abi + " the plugin was built with");
+    if (needs_minor > FOBS_ABI_MINOR)
+        refuse(file, "plugin (built for ABI " + plugin_abi + ") needs a host of ABI " +
+                         version_text(entry->abi_major, needs_minor) + " or newer, this host provides " +
+                         host_abi + " (upgrade the host or rebuild the plugin against SDK " +
+                         host_abi + ")");
     if (entry->struct_size < entry_size_1_0)
         refuse(file, "entry struct_size " + std::to_string(entry->struct_size) +
                          " is smaller than the ABI 1.0 entry (" + std::to_string(entry_size_1_0) +
@@ -266,6 +290,12 @@ std::shared_ptr<LoadedPlugin> load_plugin(const fs::path &file_in) {
     if (entry->source) check_source(file, entry->source);
     if (entry->transport) check_transport(file, entry->transport);
     if (entry->action) check_action(file, entry->action);
+    if (entry->source && FOBS_HAS_FIELD(entry->source, fobs_source_desc, config_key_count))
+        check_keys(file, "source", entry->source->config_keys, entry->source->config_key_count);
+    if (entry->transport && FOBS_HAS_FIELD(entry->transport, fobs_transport_desc, config_key_count))
+        check_keys(file, "transport", entry->transport->config_keys, entry->transport->config_key_count);
+    if (entry->action && FOBS_HAS_FIELD(entry->action, fobs_action_desc, config_key_count))
+        check_keys(file, "action", entry->action->config_keys, entry->action->config_key_count);
 
     auto p = std::make_shared<LoadedPlugin>();
     p->file = file;
@@ -279,7 +309,28 @@ std::shared_ptr<LoadedPlugin> load_plugin(const fs::path &file_in) {
     p->transport = entry->transport;
     p->action = entry->action;
     p->library = std::move(library);
+
+    // Library-wide setup, once, before any component exists (ABI 1.1).
+    if (FOBS_HAS_FIELD(entry, fobs_plugin_entry, deinit) && (entry->init || entry->deinit)) {
+        if (entry->init) {
+            char message[512] = "";
+            fobs_error err{};
+            err.struct_size = sizeof(err);
+            err.message = message;
+            err.message_capacity = sizeof(message);
+            if (entry->init(&err) != FOBS_OK)
+                refuse(file, "plugin '" + name + "' failed to initialise: " +
+                                 (message[0] ? std::string(message) : std::string("no reason given")));
+        }
+        p->deinit = entry->deinit;
+    }
     return p;
+}
+
+LoadedPlugin::~LoadedPlugin() {
+    // Every instance holds a shared_ptr to its plugin, so this runs after the last component
+    // was destroyed; the library member is released after this body: deinit, then unload.
+    if (deinit) deinit();
 }
 
 void PluginRegistry::warn_if_writable(const fs::path &path) {

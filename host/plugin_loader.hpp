@@ -7,10 +7,13 @@
 // write (world-writable, or group-writable by a group other than root's).
 //
 // Loading resolves symbols immediately (RTLD_NOW) from an absolute path, fetches `fobs_plugin_get_entry`, and checks
-// the entry: ABI major equal, minor not newer than the host's, struct sizes large enough,
-// required functions non-NULL, a name and version present. Each refusal has its own message
-// that names the file. A LoadedPlugin keeps its library mapped for as long as anything holds a
-// shared_ptr to it, so instances keep their plugin alive.
+// the entry: ABI major equal, the oldest host minor it needs (`min_host_minor`, or for a 1.0
+// entry its own minor) not newer than the host's, struct sizes large enough, required
+// functions non-NULL, a name and version present, key tables well-formed. Each refusal has its
+// own message that names the file. Then the entry's `init` runs (ABI 1.1; its failure refuses
+// the plugin with its message). A LoadedPlugin keeps its library mapped for as long as anything
+// holds a shared_ptr to it, so instances keep their plugin alive; when the last one goes, the
+// entry's `deinit` runs, then the library is unloaded.
 #pragma once
 
 #include <fraiseql_observer/abi.h>
@@ -39,6 +42,12 @@ const char *to_string(ComponentKind k);
 const char *with_article(ComponentKind k);
 
 struct LoadedPlugin {
+    LoadedPlugin() = default;
+    LoadedPlugin(const LoadedPlugin &) = delete;
+    LoadedPlugin &operator=(const LoadedPlugin &) = delete;
+    /// Calls the entry's `deinit` (when `init` ran), then unloads the library.
+    ~LoadedPlugin();
+
     std::filesystem::path file; // absolute
     std::string name;
     std::string version;
@@ -51,6 +60,7 @@ struct LoadedPlugin {
     const fobs_transport_desc *transport = nullptr;
     const fobs_action_desc *action = nullptr;
     std::shared_ptr<boost::dll::shared_library> library; // keeps the code mapped
+    void (*deinit)(void) = nullptr; // set once `init` succeeded
 
     bool offers(ComponentKind k) const;
     std::vector<std::string> kinds() const; // {"source","transport","action"} subset

@@ -16,6 +16,8 @@ namespace fraiseql_observer::log_action {
 
 class LogAction final : public sdk::Action {
   public:
+    static constexpr const auto &config_keys = log_action::config_keys;
+
     explicit LogAction(sdk::Host host)
         : Action(host), config_(parse_config(host.config_json())) {}
 

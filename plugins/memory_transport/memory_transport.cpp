@@ -14,6 +14,8 @@ namespace fraiseql_observer::memory {
 
 class MemoryTransport final : public sdk::Transport {
   public:
+    static constexpr const auto &config_keys = memory::config_keys;
+
     explicit MemoryTransport(sdk::Host host)
         : Transport(host),
           log_(std::make_shared<MemoryLog>(parse_config(host.config_json()), host)),

@@ -4,8 +4,6 @@
 #include <fraiseql_observer/redact.hpp>
 #include <fraiseql_observer/subject_token.hpp>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -14,69 +12,7 @@
 namespace fraiseql_observer::nats_transport {
 namespace {
 
-using nlohmann::json;
 using sdk::ConfigError;
-
-const std::vector<std::string> top_keys = {
-    "url", "stream_name", "subject_prefix", "consumer_name", "jetstream", "publish_window",
-    "publish_timeout_ms", "publish_max_attempts", "fetch_batch", "fetch_timeout_ms",
-    "dlq_stream", "dlq_prefix", "user", "password", "token", "creds_file", "nkey_seed_file",
-    "tls_ca_file", "tls_cert_file", "tls_key_file", "connect_timeout_ms", "reconnect_wait_ms"};
-const std::vector<std::string> jetstream_keys = {
-    "max_bytes", "max_age_days", "max_deliver", "ack_wait_secs", "dedup_window_minutes",
-    "replicas", "storage", "backoff_secs", "max_ack_pending"};
-
-std::string did_you_mean(std::string_view word, const std::vector<std::string> &candidates) {
-    std::string best = sdk::closest_match(word, candidates);
-    return best.empty() ? std::string() : " (did you mean `" + best + "`?)";
-}
-
-void reject_unknown(const json &obj, const std::vector<std::string> &known,
-                    const std::string &prefix) {
-    for (const auto &[key, _] : obj.items()) {
-        if (std::find(known.begin(), known.end(), key) == known.end())
-            throw ConfigError(prefix + key, "unknown key `" + prefix + key + "`" +
-                                                did_you_mean(key, known));
-    }
-}
-
-std::string get_string(const json &obj, const char *key, const std::string &path,
-                       const std::string &fallback) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return fallback;
-    if (!it->is_string()) throw ConfigError(path, "`" + path + "` must be a string");
-    return it->get<std::string>();
-}
-
-int64_t get_int(const json &obj, const char *key, const std::string &path, int64_t fallback,
-                int64_t min, int64_t max) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return fallback;
-    int64_t v;
-    if (it->is_number_integer()) {
-        v = it->get<int64_t>();
-    } else if (it->is_number_float() && std::floor(it->get<double>()) == it->get<double>()) {
-        v = static_cast<int64_t>(it->get<double>());
-    } else {
-        throw ConfigError(path, "`" + path + "` must be an integer");
-    }
-    if (v < min || v > max)
-        throw ConfigError(path, "`" + path + "` must be between " + std::to_string(min) +
-                                    " and " + std::to_string(max) + " (got " +
-                                    std::to_string(v) + ")");
-    return v;
-}
-
-double get_number(const json &obj, const char *key, const std::string &path, double fallback,
-                  double min) {
-    auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return fallback;
-    if (!it->is_number()) throw ConfigError(path, "`" + path + "` must be a number");
-    double v = it->get<double>();
-    if (!(v >= min))
-        throw ConfigError(path, "`" + path + "` must be >= " + std::to_string(min));
-    return v;
-}
 
 void check_name(const std::string &name, const std::string &path) {
     if (name.empty()) throw ConfigError(path, "`" + path + "` must not be empty");
@@ -239,137 +175,87 @@ std::string NatsConfig::url_list() const {
 }
 
 NatsConfig parse_config(std::string_view text, std::vector<std::string> &warnings) {
-    json root;
-    try {
-        root = text.empty() ? json::object() : json::parse(text);
-    } catch (const std::exception &e) {
-        throw ConfigError("", std::string("config is not valid JSON: ") + e.what());
-    }
-    if (!root.is_object()) throw ConfigError("", "config must be a table");
-    reject_unknown(root, top_keys, "");
-
+    // Types, ranges, choices and unknown keys are the table's (checked by the host before
+    // create, and again by the reader). An integer key no longer takes `5.0`.
+    const sdk::ConfigReader r(text, config_keys);
     NatsConfig c;
-    auto url = root.find("url");
-    if (url != root.end() && !url->is_null()) {
-        std::vector<std::string> urls;
-        if (url->is_string()) {
-            urls = split_urls(url->get<std::string>());
-        } else if (url->is_array()) {
-            for (const auto &u : *url) {
-                if (!u.is_string()) throw ConfigError("url", "`url` entries must be strings");
-                for (auto &p : split_urls(u.get<std::string>())) urls.push_back(p);
-            }
-        } else {
-            throw ConfigError("url", "`url` must be a string (comma-separated for a cluster)");
-        }
-        if (urls.empty()) throw ConfigError("url", "`url` must name at least one server");
-        for (size_t i = 0; i < urls.size(); ++i) {
-            std::string problem = url_problem(urls[i]);
-            if (!problem.empty())
-                throw ConfigError("url", "`url`: " +
-                                             (urls.size() > 1 ? "entry " + std::to_string(i + 1) + " "
-                                                              : std::string()) +
-                                             "\"" + shown_url(urls[i]) + "\" " + problem);
-        }
-        c.urls = std::move(urls);
+    std::vector<std::string> urls;
+    for (const auto &u : r.strings("url"))
+        for (auto &p : split_urls(u)) urls.push_back(p);
+    if (urls.empty()) throw ConfigError("url", "`url` must name at least one server");
+    for (size_t i = 0; i < urls.size(); ++i) {
+        std::string problem = url_problem(urls[i]);
+        if (!problem.empty())
+            throw ConfigError("url", "`url`: " +
+                                         (urls.size() > 1 ? "entry " + std::to_string(i + 1) + " "
+                                                          : std::string()) +
+                                         "\"" + shown_url(urls[i]) + "\" " + problem);
     }
-    c.stream_name = get_string(root, "stream_name", "stream_name", c.stream_name);
+    c.urls = std::move(urls);
+    c.stream_name = r.string("stream_name");
     check_name(c.stream_name, "stream_name");
-    c.subject_prefix = get_string(root, "subject_prefix", "subject_prefix", c.subject_prefix);
+    c.subject_prefix = r.string("subject_prefix");
     check_prefix(c.subject_prefix, "subject_prefix");
-    c.consumer_name = get_string(root, "consumer_name", "consumer_name", c.consumer_name);
+    c.consumer_name = r.string("consumer_name");
     check_name(c.consumer_name, "consumer_name");
-    c.dlq_stream = get_string(root, "dlq_stream", "dlq_stream", c.stream_name + "_dlq");
+    c.dlq_stream = r.has("dlq_stream") ? r.string("dlq_stream") : c.stream_name + "_dlq";
     check_name(c.dlq_stream, "dlq_stream");
     if (c.dlq_stream == c.stream_name)
         throw ConfigError("dlq_stream", "`dlq_stream` must differ from `stream_name`");
-    c.dlq_prefix = get_string(root, "dlq_prefix", "dlq_prefix", c.dlq_prefix);
+    c.dlq_prefix = r.string("dlq_prefix");
     check_prefix(c.dlq_prefix, "dlq_prefix");
     if (is_within(c.dlq_prefix, c.subject_prefix) || is_within(c.subject_prefix, c.dlq_prefix))
         throw ConfigError("dlq_prefix", "`dlq_prefix` (\"" + c.dlq_prefix +
                                             "\") and `subject_prefix` (\"" + c.subject_prefix +
                                             "\") must not overlap");
 
-    c.user = get_string(root, "user", "user", "");
-    c.password = get_string(root, "password", "password", "");
+    c.user = r.string("user");
+    c.password = r.string("password");
     if (!c.password.empty() && c.user.empty())
         throw ConfigError("user", "`password` is set but `user` is not");
-    c.token = get_string(root, "token", "token", "");
-    c.creds_file = get_string(root, "creds_file", "creds_file", "");
-    c.nkey_seed_file = get_string(root, "nkey_seed_file", "nkey_seed_file", "");
+    c.token = r.string("token");
+    c.creds_file = r.string("creds_file");
+    c.nkey_seed_file = r.string("nkey_seed_file");
     if (!c.creds_file.empty() && !c.nkey_seed_file.empty())
         throw ConfigError("nkey_seed_file", "`creds_file` and `nkey_seed_file` are mutually "
                                             "exclusive");
-    c.tls_ca_file = get_string(root, "tls_ca_file", "tls_ca_file", "");
-    c.tls_cert_file = get_string(root, "tls_cert_file", "tls_cert_file", "");
-    c.tls_key_file = get_string(root, "tls_key_file", "tls_key_file", "");
+    c.tls_ca_file = r.string("tls_ca_file");
+    c.tls_cert_file = r.string("tls_cert_file");
+    c.tls_key_file = r.string("tls_key_file");
     if (c.tls_cert_file.empty() != c.tls_key_file.empty())
         throw ConfigError(c.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file",
                           "`tls_cert_file` and `tls_key_file` go together");
-    c.connect_timeout_ms =
-        get_int(root, "connect_timeout_ms", "connect_timeout_ms", c.connect_timeout_ms, 1, 600'000);
-    c.reconnect_wait_ms =
-        get_int(root, "reconnect_wait_ms", "reconnect_wait_ms", c.reconnect_wait_ms, 1, 600'000);
+    c.connect_timeout_ms = r.integer("connect_timeout_ms");
+    c.reconnect_wait_ms = r.integer("reconnect_wait_ms");
+    c.publish_window = r.integer("publish_window");
+    c.publish_timeout_ms = r.integer("publish_timeout_ms");
+    c.publish_max_attempts = r.integer("publish_max_attempts");
+    c.fetch_batch = r.integer("fetch_batch");
+    c.fetch_timeout_ms = r.integer("fetch_timeout_ms");
 
-    c.publish_window =
-        get_int(root, "publish_window", "publish_window", c.publish_window, 1, 1'000'000);
-    c.publish_timeout_ms = get_int(root, "publish_timeout_ms", "publish_timeout_ms",
-                                   c.publish_timeout_ms, 10, 600'000);
-    c.publish_max_attempts = get_int(root, "publish_max_attempts", "publish_max_attempts",
-                                     c.publish_max_attempts, 1, 1000);
-    c.fetch_batch = get_int(root, "fetch_batch", "fetch_batch", c.fetch_batch, 1, 10'000);
-    c.fetch_timeout_ms =
-        get_int(root, "fetch_timeout_ms", "fetch_timeout_ms", c.fetch_timeout_ms, 10, 60'000);
-
-    auto jsit = root.find("jetstream");
-    if (jsit != root.end() && !jsit->is_null()) {
-        if (!jsit->is_object()) throw ConfigError("jetstream", "`jetstream` must be a table");
-        const json &js = *jsit;
-        reject_unknown(js, jetstream_keys, "jetstream.");
-        c.max_bytes = get_int(js, "max_bytes", "jetstream.max_bytes", c.max_bytes, -1, INT64_MAX);
-        if (c.max_bytes == 0)
-            throw ConfigError("jetstream.max_bytes", "`jetstream.max_bytes` must be > 0 (or -1 "
-                                                     "for unlimited)");
-        c.max_age_days =
-            get_number(js, "max_age_days", "jetstream.max_age_days", c.max_age_days, 0);
-        if (c.max_age_days > 36500)
-            throw ConfigError("jetstream.max_age_days",
-                              "`jetstream.max_age_days` must be at most 36500");
-        c.max_deliver =
-            get_int(js, "max_deliver", "jetstream.max_deliver", c.max_deliver, 1, 1'000'000);
-        c.ack_wait_secs =
-            get_int(js, "ack_wait_secs", "jetstream.ack_wait_secs", c.ack_wait_secs, 1, 86400);
-        c.dedup_window_minutes = get_number(js, "dedup_window_minutes",
-                                            "jetstream.dedup_window_minutes",
-                                            c.dedup_window_minutes, 0);
-        if (c.dedup_window_minutes <= 0 || c.dedup_window_minutes > 7 * 24 * 60)
-            throw ConfigError("jetstream.dedup_window_minutes",
-                              "`jetstream.dedup_window_minutes` must be > 0 and at most 10080 "
-                              "(one week)");
-        c.replicas = get_int(js, "replicas", "jetstream.replicas", c.replicas, 1, 5);
-        std::string storage = get_string(js, "storage", "jetstream.storage", "file");
-        if (storage != "file" && storage != "memory")
-            throw ConfigError("jetstream.storage", "`jetstream.storage` must be \"file\" or "
-                                                   "\"memory\" (got \"" + storage + "\")");
-        c.memory_storage = storage == "memory";
-        auto bo = js.find("backoff_secs");
-        if (bo != js.end() && !bo->is_null()) {
-            if (!bo->is_array())
-                throw ConfigError("jetstream.backoff_secs",
-                                  "`jetstream.backoff_secs` must be an array of seconds");
-            for (const auto &v : *bo) {
-                if (!v.is_number() || v.get<double>() <= 0)
-                    throw ConfigError("jetstream.backoff_secs",
-                                      "`jetstream.backoff_secs` entries must be positive numbers");
-                c.backoff_secs.push_back(v.get<double>());
-            }
-        }
-        c.max_ack_pending = get_int(js, "max_ack_pending", "jetstream.max_ack_pending",
-                                    c.max_ack_pending, -1, 10'000'000);
-        if (c.max_ack_pending == 0)
-            throw ConfigError("jetstream.max_ack_pending",
-                              "`jetstream.max_ack_pending` must be > 0 (or -1 for unlimited)");
-    }
+    c.max_bytes = r.integer("jetstream.max_bytes");
+    if (c.max_bytes == 0)
+        throw ConfigError("jetstream.max_bytes", "`jetstream.max_bytes` must be > 0 (or -1 "
+                                                 "for unlimited)");
+    c.max_age_days = r.number("jetstream.max_age_days");
+    c.max_deliver = r.integer("jetstream.max_deliver");
+    c.ack_wait_secs = r.integer("jetstream.ack_wait_secs");
+    c.dedup_window_minutes = r.number("jetstream.dedup_window_minutes");
+    if (c.dedup_window_minutes <= 0)
+        throw ConfigError("jetstream.dedup_window_minutes",
+                          "`jetstream.dedup_window_minutes` must be > 0 and at most 10080 "
+                          "(one week)");
+    c.replicas = r.integer("jetstream.replicas");
+    c.memory_storage = r.string("jetstream.storage") == "memory";
+    c.backoff_secs = r.numbers("jetstream.backoff_secs");
+    for (size_t i = 0; i < c.backoff_secs.size(); ++i)
+        if (c.backoff_secs[i] <= 0)
+            throw ConfigError("jetstream.backoff_secs[" + std::to_string(i) + "]",
+                              "`jetstream.backoff_secs` entries must be positive numbers");
+    c.max_ack_pending = r.integer("jetstream.max_ack_pending");
+    if (c.max_ack_pending == 0)
+        throw ConfigError("jetstream.max_ack_pending",
+                          "`jetstream.max_ack_pending` must be > 0 (or -1 for unlimited)");
     if (!c.backoff_secs.empty() && c.max_deliver <= static_cast<int64_t>(c.backoff_secs.size()))
         throw ConfigError("jetstream.backoff_secs",
                           "`jetstream.backoff_secs` has " + std::to_string(c.backoff_secs.size()) +

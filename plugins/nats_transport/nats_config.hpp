@@ -2,12 +2,135 @@
 // docs/plugins/nats.md for every key, its type, default and an example).
 #pragma once
 
+#include <fraiseql_observer/config_keys.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace fraiseql_observer::nats_transport {
+
+inline constexpr const char *kStorages[] = {"file", "memory", nullptr};
+
+/// The key table (the reference: `fraiseql-observer plugins --describe nats`;
+/// docs/configuration.md is generated from it). What a table cannot say (URL syntax, name and
+/// subject rules, keys that go together) parse_config checks.
+inline constexpr fobs_config_key config_keys[] = {
+    sdk::Key("url", FOBS_KEY_STRING_OR_LIST,
+             "Server URL(s), several for a cluster: a string may list several, comma-separated; each a "
+             "`nats://`, `tls://`, `ws://` or `wss://` URL with a host and, if given, a port 1 – 65 535. "
+             "Credentials embedded in a URL (`nats://u:p@host`) are masked in logs, `status` and "
+             "errors. (The built-in transport uses `$NATS_URL`.)")
+        .def("\"nats://127.0.0.1:4222\"")
+        .not_empty(),
+    sdk::Key("user", FOBS_KEY_STRING, "User name for user/password authentication.").def("\"\""),
+    sdk::Key("password", FOBS_KEY_STRING, "Password for user/password authentication; requires `user`.")
+        .def("\"\"")
+        .secret(),
+    sdk::Key("token", FOBS_KEY_STRING, "Token authentication.").def("\"\"").secret(),
+    sdk::Key("creds_file", FOBS_KEY_STRING,
+             "A `.creds` file (user JWT + nkey seed); exclusive with `nkey_seed_file`.")
+        .def("\"\""),
+    sdk::Key("nkey_seed_file", FOBS_KEY_STRING,
+             "A file holding a user nkey seed (`SU…`); the public key is derived from it. Exclusive "
+             "with `creds_file`.")
+        .def("\"\""),
+    sdk::Key("tls_ca_file", FOBS_KEY_STRING, "CA bundle to verify the server; turns TLS on.").def("\"\""),
+    sdk::Key("tls_cert_file", FOBS_KEY_STRING,
+             "Client certificate; turns TLS on. With `tls_key_file` (both or neither).")
+        .def("\"\""),
+    sdk::Key("tls_key_file", FOBS_KEY_STRING, "Client certificate's key; with `tls_cert_file`.").def("\"\""),
+    sdk::Key("connect_timeout_ms", FOBS_KEY_INTEGER, "Timeout of one connection attempt.")
+        .def("2000")
+        .range(1, 600000),
+    sdk::Key("reconnect_wait_ms", FOBS_KEY_INTEGER,
+             "Pause between reconnection attempts (with jitter). Reconnection is automatic and never "
+             "gives up, also for the first connection.")
+        .def("500")
+        .range(1, 600000),
+    sdk::Key("stream_name", FOBS_KEY_STRING,
+             "The event stream; no `.`, `*`, `>`, `/`, `\\`, whitespace or control characters.")
+        .def("\"fraiseql_events\"")
+        .not_empty(),
+    sdk::Key("subject_prefix", FOBS_KEY_STRING,
+             "Events are published on `{subject_prefix}.{entity_type}.{operation}`; the stream holds "
+             "`{subject_prefix}.>`. Dot-separated tokens, each non-empty, without `*`, `>` or "
+             "whitespace.")
+        .def("\"fraiseql.mutation\"")
+        .not_empty(),
+    sdk::Key("consumer_name", FOBS_KEY_STRING,
+             "The durable consumer of pipelines that name none (`[[pipelines]] consumer` overrides "
+             "it); rules as `stream_name`.")
+        .def("\"fraiseql_observer_worker\"")
+        .not_empty(),
+    sdk::Key("dlq_stream", FOBS_KEY_STRING,
+             "The dead-letter stream; default `{stream_name}_dlq`; rules as `stream_name`, different "
+             "from it.")
+        .not_empty(),
+    sdk::Key("dlq_prefix", FOBS_KEY_STRING,
+             "DLQ subjects: `{dlq_prefix}.{entity_type}.{operation}`; rules as `subject_prefix`, must "
+             "not overlap it (neither may be a prefix of the other).")
+        .def("\"fraiseql.dlq\"")
+        .not_empty(),
+    sdk::Key("publish_window", FOBS_KEY_INTEGER,
+             "Publishes in flight (waiting for their PubAck). When full, `publish` blocks: "
+             "back-pressure for the source.")
+        .def("1000")
+        .range(1, 1000000),
+    sdk::Key("publish_timeout_ms", FOBS_KEY_INTEGER, "PubAck timeout of one publish attempt.")
+        .def("5000")
+        .range(10, 600000),
+    sdk::Key("publish_max_attempts", FOBS_KEY_INTEGER,
+             "Attempts (same `Nats-Msg-Id`) before a publish completes RETRY; pauses of 100 ms doubling "
+             "up to 2 s between attempts.")
+        .def("5")
+        .range(1, 1000),
+    sdk::Key("fetch_batch", FOBS_KEY_INTEGER, "Messages requested per pull.").def("256").range(1, 10000),
+    sdk::Key("fetch_timeout_ms", FOBS_KEY_INTEGER,
+             "How long one pull waits for messages (also bounds how fast a consumer closes).")
+        .def("500")
+        .range(10, 60000),
+    sdk::Key("jetstream.max_bytes", FOBS_KEY_INTEGER,
+             "Stream size limit (oldest discarded); `-1` = unlimited, `0` is refused. JetStream "
+             "reserves this much storage up front. The DLQ stream gets the same limit capped at 1 GiB.")
+        .def("10737418240")
+        .range(-1, 9e18),
+    sdk::Key("jetstream.max_age_days", FOBS_KEY_NUMBER,
+             "Retention of the event stream in days; fractions allowed; `0` = unlimited.")
+        .def("7")
+        .range(0, 36500),
+    sdk::Key("jetstream.max_deliver", FOBS_KEY_INTEGER,
+             "Deliveries per message; when the last allowed delivery fails, the event is dead-lettered.")
+        .def("3")
+        .range(1, 1000000),
+    sdk::Key("jetstream.ack_wait_secs", FOBS_KEY_INTEGER,
+             "Redelivery when a delivered message is neither acked nor kept alive (long actions are "
+             "kept alive automatically).")
+        .def("30")
+        .range(1, 86400),
+    sdk::Key("jetstream.dedup_window_minutes", FOBS_KEY_NUMBER,
+             "JetStream duplicate window for `Nats-Msg-Id`, > 0. A warning is logged when it is shorter "
+             "than the publish retry horizon (`publish_max_attempts` × `publish_timeout_ms` + pauses).")
+        .def("5")
+        .range(0, 10080),
+    sdk::Key("jetstream.replicas", FOBS_KEY_INTEGER, "Stream replicas (3 in a cluster).").def("1").range(1, 5),
+    sdk::Key("jetstream.storage", FOBS_KEY_STRING,
+             "Stream storage. Cannot change on an existing stream (a startup error).")
+        .def("\"file\"")
+        .choices(kStorages),
+    sdk::Key("jetstream.backoff_secs", FOBS_KEY_NUMBER_LIST,
+             "The consumer's `BackOff` (redelivery delays after an ack timeout) and the nak delay by "
+             "delivery count (the last entry repeats); each > 0, fewer entries than `max_deliver`. "
+             "Empty: no consumer BackOff, nak delays 15 s, 2 min, 5 min, 10 min.")
+        .def("[]")
+        .range(0, 31536000),
+    sdk::Key("jetstream.max_ack_pending", FOBS_KEY_INTEGER,
+             "Unacked messages per consumer (JetStream stops delivering beyond it); `-1` = unlimited, "
+             "`0` is refused.")
+        .def("10000")
+        .range(-1, 10000000),
+};
 
 struct NatsConfig {
     // Connection.

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <fraiseql_observer/plugin.hpp>
+#include <nats/nats.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -25,6 +26,8 @@ namespace fraiseql_observer::nats_transport {
 
 class NatsTransport final : public sdk::Transport {
   public:
+    static constexpr const auto &config_keys = nats_transport::config_keys;
+
     explicit NatsTransport(sdk::Host host) : Transport(host) {
         std::vector<std::string> warnings;
         config_ = parse_config(host.config_json(), warnings);
@@ -279,7 +282,23 @@ class NatsTransport final : public sdk::Transport {
     std::thread supervisor_;
 };
 
+// cnats keeps process-wide state and threads (timers, async callbacks, subscription
+// dispatchers) that outlive every connection. The host calls deinit after the last component
+// was destroyed and before unloading this library: waiting there until those threads have
+// unrolled makes unloading safe (this library used to be linked `-z nodelete` instead).
+struct CnatsLibrary {
+    static void init() {
+        if (natsStatus s = nats_Open(-1); s != NATS_OK)
+            throw std::runtime_error(std::string("cannot initialise cnats: ") + natsStatus_GetText(s));
+    }
+    static void deinit() noexcept {
+        // Bounded: a leaked cnats object must not hang the shutdown forever.
+        nats_CloseAndWait(30'000);
+    }
+};
+
 } // namespace fraiseql_observer::nats_transport
 
-FOBS_PLUGIN("nats", FOBS_NATS_VERSION, "NATS JetStream transport (durable, at-least-once, DLQ)",
-            fraiseql_observer::nats_transport::NatsTransport)
+FOBS_PLUGIN_WITH_LIBRARY("nats", FOBS_NATS_VERSION, "NATS JetStream transport (durable, at-least-once, DLQ)",
+                         fraiseql_observer::nats_transport::CnatsLibrary,
+                         fraiseql_observer::nats_transport::NatsTransport)

@@ -2,7 +2,6 @@
 
 #include <fraiseql_observer/plugin.hpp>
 #include <libpq-fe.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <limits>
@@ -11,42 +10,7 @@
 namespace fraiseql_observer::pg_listen {
 namespace {
 
-using nlohmann::json;
 using sdk::ConfigError;
-
-const std::vector<std::string> &known_keys() {
-    static const std::vector<std::string> keys = {
-        "conninfo",         "channels",           "mode",
-        "schema",           "batch_size",         "poll_interval_ms",
-        "max_in_flight",    "statement_timeout_ms", "connect_timeout_ms",
-        "reconnect_min_ms", "reconnect_max_ms",   "drain_timeout_ms",
-        "publication",      "slot",               "tables",
-        "create",           "entity_names",       "snapshot",
-        "heartbeat_secs",   "status_interval_ms", "slot_check_interval_ms"};
-    return keys;
-}
-
-std::string did_you_mean(const std::string &key) {
-    std::string best = sdk::closest_match(key, known_keys());
-    return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
-}
-
-int64_t get_int(const json &obj, const char *key, int64_t def, int64_t min, int64_t max) {
-    auto it = obj.find(key);
-    if (it == obj.end()) return def;
-    if (!it->is_number_integer())
-        throw ConfigError(key, std::string("must be an integer"));
-    int64_t v = it->get<int64_t>();
-    if (v < min || v > max)
-        throw ConfigError(key, "must be between " + std::to_string(min) + " and " +
-                                   std::to_string(max) + " (got " + std::to_string(v) + ")");
-    return v;
-}
-
-std::chrono::milliseconds get_ms(const json &obj, const char *key, std::chrono::milliseconds def,
-                                 int64_t min, int64_t max) {
-    return std::chrono::milliseconds(get_int(obj, key, def.count(), min, max));
-}
 
 // Validates the conninfo syntax with libpq without ever echoing its value: libpq's messages may
 // quote fragments of the string (a password among them), so only the option-name error passes.
@@ -66,13 +30,6 @@ void check_conninfo(const std::string &conninfo) {
     throw ConfigError("conninfo", msg + " (the value is secret and not shown)");
 }
 
-std::string get_string(const json &obj, const char *key, std::string def) {
-    auto it = obj.find(key);
-    if (it == obj.end()) return def;
-    if (!it->is_string()) throw ConfigError(key, "must be a string");
-    return it->get<std::string>();
-}
-
 // "schema.table" or "table" (public): lower-case SQL identifiers, as PostgreSQL folds them.
 std::string check_table_name(std::string_view t) {
     auto ident = [](std::string_view s) {
@@ -86,60 +43,42 @@ std::string check_table_name(std::string_view t) {
     return ok ? "" : "must be \"schema.table\" or \"table\" made of lower-case SQL identifiers";
 }
 
-void parse_cdc_keys(const json &obj, Config &c) {
-    c.publication = get_string(obj, "publication", c.publication);
+void parse_cdc_keys(const sdk::ConfigReader &r, Config &c) {
+    c.publication = r.string("publication");
     if (auto why = check_slot_name(c.publication); !why.empty()) throw ConfigError("publication", why);
-    c.slot = get_string(obj, "slot", c.slot);
-    if (obj.contains("slot"))
+    c.slot = r.string("slot");
+    if (r.has("slot"))
         if (auto why = check_slot_name(c.slot); !why.empty()) throw ConfigError("slot", why);
-    if (auto it = obj.find("tables"); it != obj.end()) {
-        if (!it->is_array()) throw ConfigError("tables", "must be an array of \"schema.table\" names");
-        for (size_t i = 0; i < it->size(); ++i) {
-            const auto &v = (*it)[i];
-            std::string key = "tables[" + std::to_string(i) + "]";
-            if (!v.is_string()) throw ConfigError(key, "must be a string");
-            std::string t = v.get<std::string>();
-            if (auto why = check_table_name(t); !why.empty()) throw ConfigError(key, why);
-            if (t.find('.') == std::string::npos) t = "public." + t;
-            if (std::find(c.tables.begin(), c.tables.end(), t) != c.tables.end())
-                throw ConfigError(key, "duplicate table \"" + t + "\"");
-            c.tables.push_back(std::move(t));
-        }
+    const auto tables = r.strings("tables");
+    for (size_t i = 0; i < tables.size(); ++i) {
+        std::string key = "tables[" + std::to_string(i) + "]";
+        std::string t = tables[i];
+        if (auto why = check_table_name(t); !why.empty()) throw ConfigError(key, why);
+        if (t.find('.') == std::string::npos) t = "public." + t;
+        if (std::find(c.tables.begin(), c.tables.end(), t) != c.tables.end())
+            throw ConfigError(key, "duplicate table \"" + t + "\"");
+        c.tables.push_back(std::move(t));
     }
-    if (auto it = obj.find("create"); it != obj.end()) {
-        if (!it->is_boolean()) throw ConfigError("create", "must be true or false");
-        c.create = it->get<bool>();
+    c.create = r.boolean("create");
+    for (const auto &[table, n] : r.string_map("entity_names")) {
+        std::string key = "entity_names." + table;
+        if (auto why = check_table_name(table); !why.empty()) throw ConfigError(key, why);
+        bool ok = !n.empty() && n.size() <= 128 &&
+                  std::all_of(n.begin(), n.end(), [](char ch) {
+                      auto u = static_cast<unsigned char>(ch);
+                      return u > 0x20 && u != 0x7f && ch != '.' && ch != '*' && ch != '>';
+                  });
+        if (!ok) throw ConfigError(key, "must be a valid NATS subject token (no '.', '*', '>', whitespace), at most 128 bytes");
+        c.entity_names[table] = n;
     }
-    if (auto it = obj.find("entity_names"); it != obj.end()) {
-        if (!it->is_object()) throw ConfigError("entity_names", "must be a table of \"schema.table\" = \"EntityName\"");
-        for (const auto &[table, name] : it->items()) {
-            std::string key = "entity_names." + table;
-            if (auto why = check_table_name(table); !why.empty()) throw ConfigError(key, why);
-            if (!name.is_string()) throw ConfigError(key, "must be a string (the entity type)");
-            std::string n = name.get<std::string>();
-            bool ok = !n.empty() && n.size() <= 128 &&
-                      std::all_of(n.begin(), n.end(), [](char ch) {
-                          auto u = static_cast<unsigned char>(ch);
-                          return u > 0x20 && u != 0x7f && ch != '.' && ch != '*' && ch != '>';
-                      });
-            if (!ok) throw ConfigError(key, "must be a valid NATS subject token (no '.', '*', '>', whitespace), at most 128 bytes");
-            c.entity_names[table] = n;
-        }
-    }
-    if (auto it = obj.find("snapshot"); it != obj.end()) {
-        if (!it->is_string()) throw ConfigError("snapshot", "must be \"never\" or \"initial\"");
-        auto s = it->get<std::string>();
-        if (s == "never") c.snapshot = Snapshot::never;
-        else if (s == "initial") c.snapshot = Snapshot::initial;
-        else throw ConfigError("snapshot", "must be \"never\" or \"initial\" (got \"" + s + "\")");
-    }
-    c.heartbeat = std::chrono::seconds(get_int(obj, "heartbeat_secs", 30, 0, 86'400));
-    c.status_interval = get_ms(obj, "status_interval_ms", c.status_interval, 10, 60'000);
-    c.slot_check_interval = get_ms(obj, "slot_check_interval_ms", c.slot_check_interval, 100, 3'600'000);
+    c.snapshot = r.string("snapshot") == "initial" ? Snapshot::initial : Snapshot::never;
+    c.heartbeat = std::chrono::seconds(r.integer("heartbeat_secs"));
+    c.status_interval = std::chrono::milliseconds(r.integer("status_interval_ms"));
+    c.slot_check_interval = std::chrono::milliseconds(r.integer("slot_check_interval_ms"));
     if (c.mode != Mode::cdc) {
         for (const char *k : {"publication", "slot", "tables", "create", "entity_names", "snapshot", "heartbeat_secs",
                               "status_interval_ms", "slot_check_interval_ms"})
-            if (obj.contains(k))
+            if (r.has(k))
                 throw ConfigError(k, std::string("applies only to mode = \"cdc\" (this source's mode is \"") +
                                          to_string(c.mode) + "\")");
     }
@@ -187,75 +126,46 @@ std::string check_schema_name(std::string_view s) {
 }
 
 Config parse_config(std::string_view json_text) {
-    json obj;
-    try {
-        obj = json::parse(json_text.empty() ? std::string_view("{}") : json_text);
-    } catch (const json::exception &e) {
-        throw ConfigError("", std::string("config is not valid JSON: ") + e.what());
-    }
-    if (!obj.is_object()) throw ConfigError("", "config must be a table");
-    for (const auto &[key, value] : obj.items()) {
-        (void)value;
-        if (std::find(known_keys().begin(), known_keys().end(), key) == known_keys().end())
-            throw ConfigError(key, "unknown key \"" + key + "\"" + did_you_mean(key));
-    }
-
+    // Types, ranges, choices, unknown and required keys are the table's (checked by the host
+    // before create, and again by the reader).
+    const sdk::ConfigReader r(json_text, config_keys);
     Config c;
-    auto ci = obj.find("conninfo");
-    if (ci == obj.end())
-        throw ConfigError("conninfo", "is required (a libpq URI or key=value string)");
-    if (!ci->is_string()) throw ConfigError("conninfo", "must be a string");
-    c.conninfo = ci->get<std::string>();
-    if (c.conninfo.empty()) throw ConfigError("conninfo", "must not be empty");
+    c.conninfo = r.string("conninfo");
     check_conninfo(c.conninfo);
+    const std::string mode = r.string("mode");
+    c.mode = mode == "outbox" ? Mode::outbox : mode == "cdc" ? Mode::cdc : Mode::notify;
 
-    if (auto it = obj.find("mode"); it != obj.end()) {
-        if (!it->is_string()) throw ConfigError("mode", "must be a string: \"notify\", \"outbox\" or \"cdc\"");
-        auto m = it->get<std::string>();
-        if (m == "notify") c.mode = Mode::notify;
-        else if (m == "outbox") c.mode = Mode::outbox;
-        else if (m == "cdc") c.mode = Mode::cdc;
-        else throw ConfigError("mode", "must be \"notify\", \"outbox\" or \"cdc\" (got \"" + m + "\")");
+    c.channels_set = r.has("channels");
+    c.channels.clear();
+    const auto channels = r.strings("channels");
+    for (size_t i = 0; i < channels.size(); ++i) {
+        std::string key = "channels[" + std::to_string(i) + "]";
+        const std::string &name = channels[i];
+        if (name.empty()) throw ConfigError(key, "must not be empty");
+        // LISTEN silently truncates longer names, which would then never match pg_notify.
+        if (name.size() > 63) throw ConfigError(key, "must be at most 63 bytes (PostgreSQL identifier limit)");
+        if (name.find('\0') != std::string::npos) throw ConfigError(key, "must not contain NUL");
+        if (std::find(c.channels.begin(), c.channels.end(), name) != c.channels.end())
+            throw ConfigError(key, "duplicate channel \"" + name + "\"");
+        c.channels.push_back(name);
     }
+    if (c.channels.empty() && c.mode == Mode::notify)
+        throw ConfigError("channels", "must name at least one channel in notify mode");
 
-    if (auto it = obj.find("channels"); it != obj.end()) {
-        if (!it->is_array()) throw ConfigError("channels", "must be an array of channel names");
-        c.channels.clear();
-        c.channels_set = true;
-        for (size_t i = 0; i < it->size(); ++i) {
-            const auto &v = (*it)[i];
-            std::string key = "channels[" + std::to_string(i) + "]";
-            if (!v.is_string()) throw ConfigError(key, "must be a string");
-            auto name = v.get<std::string>();
-            if (name.empty()) throw ConfigError(key, "must not be empty");
-            // LISTEN silently truncates longer names, which would then never match pg_notify.
-            if (name.size() > 63) throw ConfigError(key, "must be at most 63 bytes (PostgreSQL identifier limit)");
-            if (name.find('\0') != std::string::npos) throw ConfigError(key, "must not contain NUL");
-            if (std::find(c.channels.begin(), c.channels.end(), name) != c.channels.end())
-                throw ConfigError(key, "duplicate channel \"" + name + "\"");
-            c.channels.push_back(std::move(name));
-        }
-        if (c.channels.empty() && c.mode == Mode::notify)
-            throw ConfigError("channels", "must name at least one channel in notify mode");
-    }
-
-    if (auto it = obj.find("schema"); it != obj.end()) {
-        if (!it->is_string()) throw ConfigError("schema", "must be a string");
-        c.schema = it->get<std::string>();
-        if (auto why = check_schema_name(c.schema); !why.empty()) throw ConfigError("schema", why);
-    }
-    c.batch_size = static_cast<uint32_t>(get_int(obj, "batch_size", c.batch_size, 1, 10000));
-    c.poll_interval = get_ms(obj, "poll_interval_ms", c.poll_interval, 10, 3'600'000);
-    c.max_in_flight = static_cast<uint32_t>(get_int(obj, "max_in_flight", c.max_in_flight, 1, 1'000'000));
-    c.statement_timeout = get_ms(obj, "statement_timeout_ms", c.statement_timeout, 0, 86'400'000);
-    c.connect_timeout = get_ms(obj, "connect_timeout_ms", c.connect_timeout, 100, 600'000);
-    c.reconnect_min = get_ms(obj, "reconnect_min_ms", c.reconnect_min, 1, 3'600'000);
-    c.reconnect_max = get_ms(obj, "reconnect_max_ms", c.reconnect_max, 1, 3'600'000);
+    c.schema = r.string("schema");
+    if (auto why = check_schema_name(c.schema); !why.empty()) throw ConfigError("schema", why);
+    c.batch_size = static_cast<uint32_t>(r.integer("batch_size"));
+    c.poll_interval = std::chrono::milliseconds(r.integer("poll_interval_ms"));
+    c.max_in_flight = static_cast<uint32_t>(r.integer("max_in_flight"));
+    c.statement_timeout = std::chrono::milliseconds(r.integer("statement_timeout_ms"));
+    c.connect_timeout = std::chrono::milliseconds(r.integer("connect_timeout_ms"));
+    c.reconnect_min = std::chrono::milliseconds(r.integer("reconnect_min_ms"));
+    c.reconnect_max = std::chrono::milliseconds(r.integer("reconnect_max_ms"));
     if (c.reconnect_max < c.reconnect_min)
-        throw ConfigError(obj.contains("reconnect_max_ms") ? "reconnect_max_ms" : "reconnect_min_ms",
+        throw ConfigError(r.has("reconnect_max_ms") ? "reconnect_max_ms" : "reconnect_min_ms",
                           "reconnect_max_ms must be >= reconnect_min_ms");
-    c.drain_timeout = get_ms(obj, "drain_timeout_ms", c.drain_timeout, 0, 3'600'000);
-    parse_cdc_keys(obj, c);
+    c.drain_timeout = std::chrono::milliseconds(r.integer("drain_timeout_ms"));
+    parse_cdc_keys(r, c);
     return c;
 }
 

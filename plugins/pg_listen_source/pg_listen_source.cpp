@@ -74,6 +74,8 @@ using nlohmann::json;
 class PgListenSource final : public sdk::Source {
   public:
     // Parses and checks the config only: no connection, no thread (validate = create+destroy).
+    static constexpr const auto &config_keys = pg_listen::config_keys;
+
     explicit PgListenSource(sdk::Host host) : Source(host), config_(parse_config(host.config_json())) {}
 
     ~PgListenSource() override { stop(); }

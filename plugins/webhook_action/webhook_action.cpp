@@ -21,6 +21,8 @@ namespace fraiseql_observer::webhook {
 
 class WebhookAction final : public sdk::Action {
   public:
+    static constexpr const auto &config_keys = webhook::config_keys;
+
     explicit WebhookAction(sdk::Host host)
         : Action(host), config_(WebhookConfig::parse(host.config_json())) {
         // One instance serves every pipeline that lists the action; the host names it

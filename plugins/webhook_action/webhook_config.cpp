@@ -5,7 +5,6 @@
 #include <curl/curl.h>
 #include <fraiseql_observer/plugin.hpp>
 #include <fraiseql_observer/redact.hpp>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -17,23 +16,11 @@
 namespace fraiseql_observer::webhook {
 namespace {
 
-using json = nlohmann::json;
 using sdk::ConfigError;
 
-constexpr std::array<std::string_view, 12> known_keys = {
-    "url",        "method",          "headers",   "secret",          "fraiseql_signature",
-    "timeout_ms", "connect_timeout_ms", "max_concurrency", "follow_redirects", "tls_ca_file",
-    "batch_max_events", "batch_max_wait_ms"};
-
-// Headers the plugin sets itself: configuring them would break signing or idempotency.
 constexpr std::array<std::string_view, 7> reserved_headers = {
     "idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature",
     "x-fraiseql-signature-256", "content-length", "host"};
-
-std::string did_you_mean(std::string_view key) {
-    std::string best = sdk::closest_match(key, known_keys);
-    return best.empty() ? std::string() : " (did you mean \"" + best + "\"?)";
-}
 
 std::string lower(std::string_view s) {
     std::string r(s);
@@ -46,33 +33,6 @@ bool is_token_char(char c) {
            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-const std::string &get_string(const json &v, const std::string &key) {
-    if (!v.is_string()) throw ConfigError(key, "\"" + key + "\" must be a string");
-    return v.get_ref<const std::string &>();
-}
-
-bool get_bool(const json &v, const std::string &key) {
-    if (!v.is_boolean()) throw ConfigError(key, "\"" + key + "\" must be true or false");
-    return v.get<bool>();
-}
-
-int64_t get_int(const json &v, const std::string &key, int64_t lo, int64_t hi) {
-    if (!v.is_number_integer())
-        throw ConfigError(key, "\"" + key + "\" must be an integer");
-    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
-        throw ConfigError(key, "\"" + key + "\" must be between " + std::to_string(lo) +
-                                   " and " + std::to_string(hi));
-    int64_t n = v.get<int64_t>();
-    if (n < lo || n > hi)
-        throw ConfigError(key, "\"" + key + "\" must be between " + std::to_string(lo) +
-                                   " and " + std::to_string(hi) + ", got " + std::to_string(n));
-    return n;
-}
-
-// The whole URL is checked here, so that `validate` refuses what would only fail at the first
-// request: http or https, a host, a port in 1..65535 when one is given, no whitespace or control
-// characters. libcurl's own URL parser decides what a URL is (the one that sends the request);
-// messages show the URL redacted (it may carry userinfo or a ?token=).
 void check_url(const std::string &url) {
     const std::string shown = sdk::redact_secrets(url);
     for (char c : url)
@@ -120,10 +80,7 @@ void check_url(const std::string &url) {
     }
 }
 
-Secret parse_secret(const json &v, const std::string &key) {
-    if (!v.is_string()) throw ConfigError(key, "\"" + key + "\" must be a string");
-    const auto &s = v.get_ref<const std::string &>();
-    // The message never repeats the secret: secrets stay out of logs and validate output.
+Secret parse_secret(const std::string &s, const std::string &key) {
     if (s.empty()) throw ConfigError(key, "\"" + key + "\" is empty");
     Secret out;
     out.raw = s;
@@ -153,96 +110,55 @@ void check_ca_file(const std::string &path) {
 } // namespace
 
 WebhookConfig WebhookConfig::parse(std::string_view text) {
-    json doc;
-    try {
-        doc = json::parse(text.begin(), text.end());
-    } catch (const json::exception &e) {
-        throw ConfigError("", std::string("config is not valid JSON: ") + e.what());
-    }
-    if (!doc.is_object()) throw ConfigError("", "config must be a table");
-
-    for (const auto &[key, value] : doc.items()) {
-        if (std::find(known_keys.begin(), known_keys.end(), key) != known_keys.end()) continue;
-        if (key == "tls_verify")
-            throw ConfigError(key, "TLS verification cannot be turned off; use \"tls_ca_file\" "
-                                   "to trust a private CA");
-        throw ConfigError(key, "unknown key \"" + key + "\"" + did_you_mean(key));
-    }
-
+    // Types, ranges, unknown and required keys are the table's (checked by the host before
+    // create, and again by the reader).
+    const sdk::ConfigReader r(text, config_keys);
     WebhookConfig c;
-    if (!doc.contains("url")) throw ConfigError("url", "\"url\" is required");
-    c.url = get_string(doc["url"], "url");
+    c.url = r.string("url");
     check_url(c.url);
 
-    if (doc.contains("method")) {
-        c.method = get_string(doc["method"], "method");
-        for (auto &ch : c.method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-        if (c.method != "POST" && c.method != "PUT" && c.method != "PATCH")
-            throw ConfigError("method", "\"method\" must be POST, PUT or PATCH (the request "
-                                        "carries the event as its body), got \"" +
-                                            c.method + "\"");
-    }
+    c.method = r.string("method");
+    for (auto &ch : c.method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (c.method != "POST" && c.method != "PUT" && c.method != "PATCH")
+        throw ConfigError("method", "\"method\" must be POST, PUT or PATCH (the request "
+                                    "carries the event as its body), got \"" +
+                                        c.method + "\"");
 
-    if (doc.contains("headers")) {
-        const auto &h = doc["headers"];
-        if (!h.is_object())
-            throw ConfigError("headers", "\"headers\" must be a table of name = \"value\"");
-        for (const auto &[name, value] : h.items()) {
-            std::string key = "headers." + name;
-            if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
-                throw ConfigError(key, "\"" + name + "\" is not a valid HTTP header name");
-            if (std::find(reserved_headers.begin(), reserved_headers.end(), lower(name)) !=
-                reserved_headers.end())
-                throw ConfigError(key, "header \"" + name + "\" is set by the webhook action "
-                                                            "itself and cannot be configured");
-            const auto &v = get_string(value, key);
-            // RFC 9110 field values: visible characters, spaces and tabs. CR, LF or NUL would
-            // end the header line (or the request) early: header injection.
-            for (char ch : v) {
-                auto b = static_cast<unsigned char>(ch);
-                if ((b < 0x20 && b != '\t') || b == 0x7f)
-                    throw ConfigError(key, "header \"" + name + "\" contains a control character "
-                                           "(CR, LF, NUL or another); header values must be one line of text");
-            }
-            c.headers.emplace_back(name, v);
+    for (const auto &[name, v] : r.string_map("headers")) {
+        std::string key = "headers." + name;
+        if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
+            throw ConfigError(key, "\"" + name + "\" is not a valid HTTP header name");
+        if (std::find(reserved_headers.begin(), reserved_headers.end(), lower(name)) !=
+            reserved_headers.end())
+            throw ConfigError(key, "header \"" + name + "\" is set by the webhook action "
+                                                        "itself and cannot be configured");
+        for (char ch : v) {
+            auto b = static_cast<unsigned char>(ch);
+            if ((b < 0x20 && b != '\t') || b == 0x7f)
+                throw ConfigError(key, "header \"" + name + "\" contains a control character "
+                                       "(CR, LF, NUL or another); header values must be one line of text");
         }
+        c.headers.emplace_back(name, v);
     }
 
-    if (doc.contains("secret")) {
-        const auto &s = doc["secret"];
-        if (s.is_array()) {
-            if (s.empty()) throw ConfigError("secret", "\"secret\" is an empty list");
-            for (size_t i = 0; i < s.size(); ++i)
-                c.secrets.push_back(parse_secret(s[i], "secret." + std::to_string(i)));
-        } else if (s.is_string()) {
-            c.secrets.push_back(parse_secret(s, "secret"));
-        } else {
-            throw ConfigError("secret", "\"secret\" must be a string or a list of strings");
-        }
+    if (r.has("secret")) {
+        const bool list = r.root().find("secret")->kind == sdk::JsonValue::Kind::array;
+        const auto secrets = r.strings("secret");
+        for (size_t i = 0; i < secrets.size(); ++i)
+            c.secrets.push_back(parse_secret(secrets[i], list ? "secret[" + std::to_string(i) + "]" : "secret"));
     }
 
-    if (doc.contains("fraiseql_signature")) {
-        c.fraiseql_signature = get_bool(doc["fraiseql_signature"], "fraiseql_signature");
-        if (c.fraiseql_signature && c.secrets.empty())
-            throw ConfigError("fraiseql_signature",
-                              "\"fraiseql_signature\" needs a \"secret\" to sign with");
-    }
-    if (doc.contains("timeout_ms"))
-        c.timeout_ms = get_int(doc["timeout_ms"], "timeout_ms", 1, 600000);
-    if (doc.contains("connect_timeout_ms"))
-        c.connect_timeout_ms = get_int(doc["connect_timeout_ms"], "connect_timeout_ms", 1, 600000);
-    if (doc.contains("max_concurrency"))
-        c.max_concurrency = get_int(doc["max_concurrency"], "max_concurrency", 1, 1024);
-    if (doc.contains("follow_redirects"))
-        c.follow_redirects = get_bool(doc["follow_redirects"], "follow_redirects");
-    if (doc.contains("batch_max_events"))
-        c.batch_max_events = get_int(doc["batch_max_events"], "batch_max_events", 1, 1000);
-    // Bounded well below the transports' redelivery timers (nats ack_wait defaults to 30 s):
-    // a batch waiting to fill must never look like a lost delivery.
-    if (doc.contains("batch_max_wait_ms"))
-        c.batch_max_wait_ms = get_int(doc["batch_max_wait_ms"], "batch_max_wait_ms", 1, 10000);
-    if (doc.contains("tls_ca_file")) {
-        c.tls_ca_file = get_string(doc["tls_ca_file"], "tls_ca_file");
+    c.fraiseql_signature = r.boolean("fraiseql_signature");
+    if (c.fraiseql_signature && c.secrets.empty())
+        throw ConfigError("fraiseql_signature", "\"fraiseql_signature\" needs a \"secret\" to sign with");
+    c.timeout_ms = r.integer("timeout_ms");
+    c.connect_timeout_ms = r.integer("connect_timeout_ms");
+    c.max_concurrency = r.integer("max_concurrency");
+    c.follow_redirects = r.boolean("follow_redirects");
+    c.batch_max_events = r.integer("batch_max_events");
+    c.batch_max_wait_ms = r.integer("batch_max_wait_ms");
+    if (r.has("tls_ca_file")) {
+        c.tls_ca_file = r.string("tls_ca_file");
         check_ca_file(c.tls_ca_file);
     }
     return c;

@@ -234,12 +234,78 @@ TEST(AbiRefusal, other_abi_major_names_both_versions) {
                                ", this host speaks " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR)));
 }
 
-TEST(AbiRefusal, newer_abi_minor_names_both_versions) {
+TEST(AbiRefusal, plugin_needing_a_newer_minor_names_both_versions) {
+    // Built for 1.(n+1) with min_host_minor n+1: it uses something this host lacks.
     auto file = broken_plugin("abi_minor_newer");
     auto msg = refusal(file);
     EXPECT_THAT(msg, HasSubstr(file.string()));
-    EXPECT_THAT(msg, HasSubstr("plugin needs ABI " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR + 1) +
-                               ", host provides " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR)));
+    EXPECT_THAT(msg, HasSubstr("plugin (built for ABI " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR + 1) +
+                               ") needs a host of ABI " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR + 1) +
+                               " or newer, this host provides " + version(FOBS_ABI_MAJOR, FOBS_ABI_MINOR)));
+}
+
+TEST(AbiRefusal, failing_init_refuses_the_plugin_with_its_message) {
+    auto file = broken_plugin("init_fails");
+    auto msg = refusal(file);
+    EXPECT_THAT(msg, HasSubstr(file.string()));
+    EXPECT_THAT(msg, HasSubstr("failed to initialise: raw plugin: the client library did not start"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Other minors (ABI 1.1): a 1.0 plugin, and a newer plugin that needs only this minor.
+// ------------------------------------------------------------------------------------------
+
+fs::path versions_plugin(const std::string &name) {
+    return fs::path(FOBS_ABI_VERSIONS_DIR) / (name + ".so");
+}
+
+TEST(AbiVersions, a_plugin_built_from_the_frozen_1_0_header_loads_and_runs) {
+    auto p = host::load_plugin(versions_plugin("raw_v1_0"));
+    EXPECT_EQ(p->abi_minor, 0);
+    // Really the 1.0 layout: the entry ends after `action`, the descriptors after their last
+    // 1.0 function, so none of the 1.1 fields is there to read.
+    EXPECT_EQ(p->entry->struct_size, offsetof(fobs_plugin_entry, action) + sizeof(void *));
+    EXPECT_FALSE(FOBS_HAS_FIELD(p->entry, fobs_plugin_entry, min_host_minor));
+    EXPECT_EQ(p->action->struct_size, offsetof(fobs_action_desc, execute) + sizeof(void *));
+    EXPECT_FALSE(FOBS_HAS_FIELD(p->action, fobs_action_desc, config_keys));
+    EXPECT_EQ(p->deinit, nullptr);
+
+    fobs_test::Harness h(FOBS_ABI_VERSIONS_DIR, "warn");
+    auto action = h.action("raw_v1_0", "{}");
+    action->start();
+    EXPECT_EQ(action->execute_sync(fobs_test::make_event("e1")).kind, FOBS_OUTCOME_OK);
+    action->stop();
+}
+
+TEST(AbiVersions, a_newer_minor_needing_only_this_host_minor_loads) {
+    auto p = host::load_plugin(versions_plugin("raw_minor_next"));
+    EXPECT_EQ(p->abi_minor, FOBS_ABI_MINOR + 1);
+    EXPECT_EQ(p->entry->min_host_minor, FOBS_ABI_MINOR);
+    fobs_test::Harness h(FOBS_ABI_VERSIONS_DIR, "warn");
+    auto action = h.action("raw_minor_next", "{}");
+    action->start();
+    EXPECT_EQ(action->execute_sync(fobs_test::make_event("e1")).kind, FOBS_OUTCOME_OK);
+    action->stop();
+}
+
+TEST(AbiVersions, init_and_deinit_run_once_each_around_every_component) {
+    fobs_test::TempDir d("fobs-abi");
+    const fs::path log = d / "lifecycle.log";
+    ::setenv("FOBS_ABI_LIFECYCLE_LOG", log.c_str(), 1);
+    {
+        fobs_test::Harness h(FOBS_ABI_VERSIONS_DIR, "warn"); // loads raw_v1_0 too: no init
+        auto a = h.action("raw_minor_next", "{}", "a");
+        auto b = h.transport("raw_minor_next", "{}", "b");
+        a.reset();
+        b.reset();
+        auto c = h.action("raw_minor_next", "{}", "c");
+        // `c` is destroyed before the harness, whose registry holds the plugin last.
+    }
+    ::unsetenv("FOBS_ABI_LIFECYCLE_LOG");
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), "init\ncreate\ncreate\ndestroy\ndestroy\ncreate\ndestroy\ndeinit\n");
 }
 
 TEST(AbiRefusal, entry_too_small_for_the_version_fields_is_refused) {
@@ -256,7 +322,8 @@ TEST(AbiRefusal, truncated_entry_struct_is_refused_with_both_sizes) {
     EXPECT_THAT(msg, HasSubstr("entry struct_size " +
                                std::to_string(offsetof(fobs_plugin_entry, description)) +
                                " is smaller than the ABI 1.0 entry (" +
-                               std::to_string(offsetof(fobs_plugin_entry, min_host_minor)) + " bytes)"));
+                               std::to_string(offsetof(fobs_plugin_entry, action) + sizeof(void *)) +
+                               " bytes)"));
 }
 
 TEST(AbiRefusal, truncated_descriptor_is_refused_with_both_sizes) {
@@ -266,7 +333,8 @@ TEST(AbiRefusal, truncated_descriptor_is_refused_with_both_sizes) {
     EXPECT_THAT(msg, HasSubstr("action descriptor struct_size " +
                                std::to_string(offsetof(fobs_action_desc, execute)) +
                                " is smaller than the ABI 1.0 action descriptor (" +
-                               std::to_string(offsetof(fobs_action_desc, config_keys)) + " bytes)"));
+                               std::to_string(offsetof(fobs_action_desc, execute) + sizeof(void *)) +
+                               " bytes)"));
 }
 
 class AbiNullFunction : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};

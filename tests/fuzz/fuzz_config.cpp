@@ -12,6 +12,7 @@
 //    configured source, and the actions it lists exist.
 #include "config.hpp"
 #include "config_interpolate.hpp"
+#include "config_keys.hpp"
 #include "fuzz_check.hpp"
 #include "json_text.hpp"
 

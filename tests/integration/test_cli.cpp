@@ -130,6 +130,43 @@ TEST(Cli, validate_warns_when_ack_wait_is_not_twice_the_longest_action_attempt) 
     EXPECT_EQ(o2.find("redelivers"), std::string::npos) << o2;
 }
 
+// Issue 16: an error on an array element points at the element, whether the host's key-table
+// check finds it or the plugin's own check does (pg_listen refuses an empty channel itself).
+TEST(Cli, validate_points_at_the_array_element) {
+    TempDir dir;
+    auto path = (dir / "c.toml").string();
+    write_file(path, "[sources.app]\nplugin = \"pg_listen\"\nconninfo = \"host=db\"\n"
+                     "channels = [\"ok\", \"\"]\n[transports.t]\nplugin = \"memory\"\n");
+    auto [code, out] = cli({"validate", "-c", path});
+    EXPECT_EQ(code, 2) << out;
+    EXPECT_NE(out.find(path + ":4:19: sources.app.channels[1]: must not be empty (plugin 'pg_listen')"), std::string::npos) << out;
+
+    // The host's check (memory's backoff_ms elements are integers in a range), element on its own line.
+    write_file(path, "[transports.t]\nplugin = \"memory\"\nbackoff_ms = [\n  100,\n  -5,\n]\n"
+                     "[actions.a]\nplugin = \"log\"\n[[pipelines]]\nname = \"p\"\nactions = [\"a\"]\n");
+    auto [c2, o2] = cli({"validate", "-c", path});
+    EXPECT_EQ(c2, 2) << o2;
+    EXPECT_NE(o2.find(path + ":5:3: transports.t.backoff_ms[1]: must be between 0 and 86400000, got -5"),
+              std::string::npos)
+        << o2;
+}
+
+TEST(Cli, plugins_describe_prints_the_key_table) {
+    auto [code, out] = cli({"plugins", "--describe", "memory"});
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("max_deliver  (integer; default 3; 1 – 1000000)"), std::string::npos) << out;
+    auto [c2, o2] = cli({"plugins", "--describe", "pg_listen", "--format", "json"});
+    ASSERT_EQ(c2, 0) << o2;
+    const json j = json::parse(o2);
+    const json &keys = j[0]["components"][0]["keys"];
+    ASSERT_TRUE(keys.is_array()) << o2;
+    EXPECT_EQ(keys[0]["name"], "conninfo");
+    EXPECT_EQ(keys[0]["required"], true);
+    EXPECT_EQ(keys[0]["secret"], true);
+    EXPECT_EQ(cli({"plugins", "--describe", "memroy"}).first, 2);
+    EXPECT_EQ(cli({"plugins", "--describe"}).first, 2);
+}
+
 TEST(Cli, validate_checks_and_points_out_components_no_pipeline_uses) {
     TempDir dir;
     auto path = (dir / "u.toml").string();

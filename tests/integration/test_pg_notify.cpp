@@ -203,7 +203,7 @@ TEST_F(PgNotify, config_errors_name_the_key_and_never_show_the_conninfo) {
         ADD_FAILURE() << "unknown key accepted";
     } catch (const host::InstanceError &e) {
         EXPECT_EQ(e.key_path(), "chanels");
-        EXPECT_NE(std::string(e.what()).find("did you mean \"channels\""), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("did you mean `channels`"), std::string::npos) << e.what();
     }
     try {
         h_.source("pg_listen", R"({"channels":["x"]})");

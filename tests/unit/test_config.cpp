@@ -2,6 +2,7 @@
 // error with its exact file:line:col and key path, environment interpolation, and secrets.
 #include "config.hpp"
 #include "config_interpolate.hpp"
+#include "config_keys.hpp"
 #include "config_suggest.hpp"
 #include "process.hpp"
 
@@ -160,9 +161,8 @@ TEST(ConfigReference, fraiseql_toml_observers_section_configures_the_transport) 
     EXPECT_EQ(t.plugin, "nats");
     EXPECT_EQ(t.section, "observers");
     const json cfg = config_of(t);
-    EXPECT_EQ(cfg["url"], kNatsUrl);
-    EXPECT_EQ(cfg["stream_name"], "fraiseql_events");
-    EXPECT_EQ(cfg["jetstream"]["max_deliver"], 3);
+    // Only the url is the host's to set; the rest are the nats plugin's defaults (its table).
+    EXPECT_EQ(cfg, json({{"url", kNatsUrl}}));
     EXPECT_EQ(t.key_locations.at("url").line, 11u);
     EXPECT_TRUE(contains(t.secret_keys, "url"));
     ASSERT_EQ(c.sources.size(), 1u);
@@ -236,16 +236,7 @@ TEST(ConfigDefaults, no_file_with_database_url_and_nats_url) {
     EXPECT_EQ(t.plugin, "nats");
     EXPECT_TRUE(t.is_default);
     EXPECT_EQ(config_of(t),
-              json({{"url", kNatsUrl},
-                    {"stream_name", "fraiseql_events"},
-                    {"subject_prefix", "fraiseql.mutation"},
-                    {"consumer_name", "fraiseql_observer_worker"},
-                    {"jetstream",
-                     {{"max_bytes", int64_t{10737418240}},
-                      {"max_age_days", 7},
-                      {"max_deliver", 3},
-                      {"ack_wait_secs", 30},
-                      {"dedup_window_minutes", 5}}}}));
+              json({{"url", kNatsUrl}})); // the rest are the nats plugin's own defaults (its key table)
     EXPECT_TRUE(contains(t.secret_keys, "url"));
     EXPECT_TRUE(c.actions.empty());
     ASSERT_EQ(c.pipelines.size(), 1u);
@@ -262,7 +253,8 @@ TEST(ConfigDefaults, no_file_with_database_url_and_nats_url) {
 
 TEST(ConfigDefaults, nats_url_falls_back_to_localhost) {
     const Config c = host::default_config(options({{"DATABASE_URL", kDbUrl}}));
-    EXPECT_EQ(config_of(c.transports[0])["url"], "nats://127.0.0.1:4222");
+    // No url: the nats plugin's default (nats://127.0.0.1:4222, from its key table).
+    EXPECT_EQ(config_of(c.transports[0]), json::object());
     EXPECT_FALSE(contains(c.transports[0].secret_keys, "url"));
 }
 
@@ -355,8 +347,7 @@ TEST(ConfigDefaults, transport_nats_alone_uses_the_builtin_nats_settings) {
     ASSERT_EQ(c.transports.size(), 1u);
     EXPECT_EQ(c.transports[0].section, "transport.nats");
     EXPECT_FALSE(c.transports[0].is_default);
-    EXPECT_EQ(config_of(c.transports[0])["url"], kNatsUrl);
-    EXPECT_EQ(config_of(c.transports[0])["jetstream"]["max_deliver"], 3);
+    EXPECT_EQ(config_of(c.transports[0]), json({{"url", kNatsUrl}}));
 }
 
 // ----- errors: exact location and key path ------------------------------------------------------
@@ -654,10 +645,14 @@ target = "${HOST}"
     EXPECT_FALSE(contains(a.secret_keys, "headers.Plain"));
     EXPECT_FALSE(contains(a.secret_keys, "headers"));
     EXPECT_TRUE(contains(a.secret_keys, "list"));
-    EXPECT_TRUE(contains(a.secret_keys, "routes.0.target"));
+    EXPECT_TRUE(contains(a.secret_keys, "routes[0].target"));
     EXPECT_FALSE(contains(a.secret_keys, "literal"));
-    EXPECT_EQ(a.key_locations.at("routes.0.target").line, 9u);
-    EXPECT_EQ(a.key_locations.at("list.2.0").line, 7u);
+    EXPECT_EQ(a.key_locations.at("routes[0].target").line, 9u);
+    EXPECT_EQ(a.key_locations.at("list[2][0]").line, 7u);
+    // Paths with brackets reach the values (redaction walks them).
+    const json redacted = json::parse(host::redacted_config_json(a));
+    EXPECT_EQ(redacted["routes"][0]["target"], "***");
+    EXPECT_EQ(redacted["literal"], "$HOME is not expanded");
 }
 
 TEST(ConfigInterpolation, applies_to_host_owned_values) {
@@ -768,7 +763,7 @@ k = "v"
     EXPECT_FALSE(cfg.contains("plugin"));
     EXPECT_EQ(a.key_locations.at("nested.deeper.k").line, 14u);
     EXPECT_EQ(a.key_locations.at("nested.deeper").line, 13u);
-    EXPECT_EQ(a.key_locations.at("arr.1").line, 12u);
+    EXPECT_EQ(a.key_locations.at("arr[1]").line, 12u);
     EXPECT_TRUE(a.secret_keys.empty());
     EXPECT_EQ(load_error("[actions.x]\nplugin = \"p\"\nratio = inf\n"),
               "cfg.toml:3:9: actions.x.ratio: nan and inf cannot be passed to a plugin (JSON has no such numbers)");
@@ -788,10 +783,14 @@ tls_ca_file = "/ca"
 )",
                                               "cfg.toml", full_env());
     const auto &t = *c.find_transport("bus");
+    // Nothing came from the environment; which keys are secret by name is the 1.0 fallback for
+    // a plugin with no key table (a table's FOBS_KEY_SECRET replaces it: test_config_keys).
+    EXPECT_TRUE(t.secret_keys.empty());
+    const auto secret = host::secret_paths(t, {});
     for (const char *k : {"password", "nkey_seed_file", "Api_Token", "creds_file", "tls.tls_key_file"})
-        EXPECT_TRUE(contains(t.secret_keys, k)) << k;
+        EXPECT_TRUE(contains(secret, k)) << k;
     for (const char *k : {"url", "tls", "tls.tls_ca_file"})
-        EXPECT_FALSE(contains(t.secret_keys, k)) << k;
+        EXPECT_FALSE(contains(secret, k)) << k;
     const json redacted = json::parse(host::redacted_config_json(t));
     EXPECT_EQ(redacted["password"], "***");
     EXPECT_EQ(redacted["tls"]["tls_key_file"], "***");
@@ -802,19 +801,24 @@ tls_ca_file = "/ca"
 
 // ----- plugin errors mapped back to the file ----------------------------------------------------------
 
+// The one function that reports an error about a component's config (config_keys.hpp).
+static std::string error_at(const host::ComponentConfig &c, const std::string &key, const std::string &msg) {
+    return host::component_config_error(c, {}, key, msg).what();
+}
+
 TEST(ConfigPluginErrors, point_at_the_key_line) {
     const Config c = host::load_config(fixture("reference_fraiseql-observer.toml"), full_env());
     const auto &t = c.transports[0];
     const std::string file = fixture("reference_fraiseql-observer.toml");
-    EXPECT_EQ(host::plugin_config_error(t, "jetstream.max_deliver", "must be >= 1"),
+    EXPECT_EQ(error_at(t, "jetstream.max_deliver", "must be >= 1"),
               file + ":13:1: transport.nats.jetstream.max_deliver: must be >= 1");
-    EXPECT_EQ(host::plugin_config_error(t, "stream_name", "bad"), file + ":6:1: transport.nats.stream_name: bad");
+    EXPECT_EQ(error_at(t, "stream_name", "bad"), file + ":6:1: transport.nats.stream_name: bad");
     // A key the plugin wants but that is not written: its nearest written parent, else the table.
-    EXPECT_EQ(host::plugin_config_error(t, "jetstream.replicas", "required"),
+    EXPECT_EQ(error_at(t, "jetstream.replicas", "required"),
               file + ":10:1: transport.nats.jetstream.replicas: required");
-    EXPECT_EQ(host::plugin_config_error(t, "tls_ca_file", "unreadable"),
+    EXPECT_EQ(error_at(t, "tls_ca_file", "unreadable"),
               file + ":4:1: transport.nats.tls_ca_file: unreadable");
-    EXPECT_EQ(host::plugin_config_error(t, "", "broken"), file + ":4:1: transport.nats: broken");
+    EXPECT_EQ(error_at(t, "", "broken"), file + ":4:1: transport.nats: broken");
 
     const Config d = host::load_config_string(R"([sources.app_db]
 plugin = "pg_listen"
@@ -823,13 +827,13 @@ channels = ["a",
 )",
                                               "cfg.toml", full_env());
     const auto &s = *d.find_source("app_db");
-    EXPECT_EQ(host::plugin_config_error(s, "channels.1", "invalid channel"),
-              "cfg.toml:4:3: sources.app_db.channels.1: invalid channel");
-    EXPECT_EQ(host::plugin_config_error(s, "channels[1]", "invalid channel"),
-              "cfg.toml:4:3: sources.app_db.channels.1: invalid channel");
+    EXPECT_EQ(error_at(s, "channels.1", "invalid channel"),
+              "cfg.toml:4:3: sources.app_db.channels[1]: invalid channel");
+    EXPECT_EQ(error_at(s, "channels[1]", "invalid channel"),
+              "cfg.toml:4:3: sources.app_db.channels[1]: invalid channel");
     // Built-in components have no file location.
     const Config defaults = host::default_config(full_env());
-    EXPECT_EQ(host::plugin_config_error(defaults.sources[0], "conninfo", "cannot parse"),
+    EXPECT_EQ(error_at(defaults.sources[0], "conninfo", "cannot parse"),
               "<defaults>: sources.postgres.conninfo: cannot parse");
 }
 

@@ -177,15 +177,15 @@ TEST_P(LogActionConfig, errors_name_the_key) {
 INSTANTIATE_TEST_SUITE_P(
     Keys, LogActionConfig,
     ::testing::Values(
-        BadConfig{R"({"levle": "info"})", "levle", "did you mean 'level'"},
-        BadConfig{R"({"fail_evry": 2})", "fail_evry", "did you mean 'fail_every'"},
-        BadConfig{R"({"level": "loud"})", "level", "trace, debug, info, warn, error"},
-        BadConfig{R"({"level": 3})", "level", "must be a string"},
+        BadConfig{R"({"levle": "info"})", "levle", "did you mean `level`"},
+        BadConfig{R"({"fail_evry": 2})", "fail_evry", "did you mean `fail_every`"},
+        BadConfig{R"({"level": "loud"})", "level", "expected one of trace|debug|info|warn|error, got `loud`"},
+        BadConfig{R"({"level": 3})", "level", "expected a string, got an integer"},
         BadConfig{R"({"format": "xml"})", "format", "summary"},
         BadConfig{R"({"fail_mode": "sometimes"})", "fail_mode", "retry"},
         BadConfig{R"({"fail_every": -1})", "fail_every", "between"},
         BadConfig{R"({"fail_entity_types": "Order"})", "fail_entity_types", "array"},
-        BadConfig{R"({"fail_entity_types": ["Order", 1]})", "fail_entity_types", "[1]"},
+        BadConfig{R"({"fail_entity_types": ["Order", 1]})", "fail_entity_types[1]", "expected a string"},
         BadConfig{R"({"delay_ms": "slow"})", "delay_ms", "integer"},
         BadConfig{R"({"retry_after_ms": -2})", "retry_after_ms", "between -1"}),
     fobs_test::bad_config_name);

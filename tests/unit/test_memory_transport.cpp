@@ -688,13 +688,13 @@ TEST_P(MemoryTransportConfig, errors_name_the_key) {
 INSTANTIATE_TEST_SUITE_P(
     Keys, MemoryTransportConfig,
     ::testing::Values(
-        BadConfig{R"({"capacty": 10})", "capacty", "did you mean 'capacity'"},
-        BadConfig{R"({"max_delivr": 3})", "max_delivr", "did you mean 'max_deliver'"},
+        BadConfig{R"({"capacty": 10})", "capacty", "did you mean `capacity`"},
+        BadConfig{R"({"max_delivr": 3})", "max_delivr", "did you mean `max_deliver`"},
         BadConfig{R"({"capacity": 0})", "capacity", "between 1"},
-        BadConfig{R"({"max_deliver": "3"})", "max_deliver", "must be an integer"},
+        BadConfig{R"({"max_deliver": "3"})", "max_deliver", "expected an integer, got a string"},
         BadConfig{R"({"ack_wait_ms": -5})", "ack_wait_ms", "between"},
         BadConfig{R"({"backoff_ms": 1000})", "backoff_ms", "array"},
-        BadConfig{R"({"backoff_ms": [100, -1]})", "backoff_ms", "backoff_ms[1]"},
+        BadConfig{R"({"backoff_ms": [100, -1]})", "backoff_ms[1]", "between 0 and 86400000"},
         BadConfig{R"({"backoff_ms": []})", "backoff_ms", "empty"},
         BadConfig{R"({"dedup_window_ms": 1.5})", "dedup_window_ms", "integer"},
         BadConfig{R"({"dead_letter_capacity": -1})", "dead_letter_capacity", "between"}),

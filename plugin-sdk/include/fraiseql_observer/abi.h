@@ -318,23 +318,32 @@ enum {
     FOBS_KEY_BOOLEAN = 3,
     FOBS_KEY_STRING_LIST = 4, /* array of strings */
     FOBS_KEY_INTEGER_LIST = 5,/* array of integers */
-    FOBS_KEY_STRING_MAP = 6   /* table whose values are all strings (e.g. HTTP headers) */
+    FOBS_KEY_STRING_MAP = 6,  /* table whose values are all strings (e.g. HTTP headers) */
+    FOBS_KEY_NUMBER_LIST = 7, /* array of numbers (integers or floats) */
+    FOBS_KEY_STRING_OR_LIST = 8 /* a string, or an array of strings (e.g. several URLs) */
 };
 
 /* Flags of one config key. */
 enum {
     FOBS_KEY_REQUIRED = 1u << 0, /* must be present */
-    FOBS_KEY_SECRET = 1u << 1    /* its value never appears in any output (logs, errors,
+    FOBS_KEY_SECRET = 1u << 1,   /* its value never appears in any output (logs, errors,
                                     `validate`, `status`); STRING_MAP: every value is secret */
+    FOBS_KEY_NOT_EMPTY = 1u << 2 /* STRING: not ""; lists and maps: at least one element,
+                                    and no string element is "" */
 };
 
 /* One key a component accepts. A component that publishes a table has the host check its
  * config before `create`: every key present must be in the table (nested tables are written
  * as dot paths, "jetstream.max_deliver"; the parent "jetstream" needs no entry of its own),
  * have its type, lie in [min, max] when `has_range` (numbers, and each element of an
- * INTEGER_LIST), be one of `choices` when given, and every REQUIRED key must be there. The errors carry file:line:col, also for array
- * elements. The component still receives the whole config as JSON, defaults NOT filled in
- * (it applies `default_json` itself; the host prints it in `plugins --describe`). */
+ * INTEGER_LIST / NUMBER_LIST), be one of `choices` when given (each element of a string
+ * list), not be empty when NOT_EMPTY, and every REQUIRED key must be there. The errors carry
+ * file:line:col, also for array elements, whose key paths are written "channels[1]".
+ * The component still receives the whole config as JSON, defaults NOT filled in (it applies
+ * `default_json` itself -- the C++ wrapper's sdk::ConfigReader does; the host prints it in
+ * `plugins --describe`). A table is an array of `config_key_count` entries that all have the
+ * same `struct_size`, which is the array's stride: a host steps through a table written by a
+ * newer SDK (whose entries grew) by that size, never by its own sizeof. */
 typedef struct fobs_config_key {
     uint32_t struct_size;
     const char *name;         /* dot path relative to the component's table */
@@ -346,8 +355,8 @@ typedef struct fobs_config_key {
                                  [min, max] */
     double min;
     double max;
-    const char *const *choices; /* STRING / STRING_LIST: NULL-terminated list of allowed
-                                   values, or NULL for any */
+    const char *const *choices; /* STRING / STRING_LIST / STRING_OR_LIST: NULL-terminated
+                                   list of allowed values, or NULL for any */
     const char *help;         /* one line */
 } fobs_config_key;
 

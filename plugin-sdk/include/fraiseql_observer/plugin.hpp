@@ -24,6 +24,7 @@
 #define FRAISEQL_OBSERVER_PLUGIN_HPP
 
 #include <fraiseql_observer/abi.h>
+#include <fraiseql_observer/config_keys.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -45,49 +46,6 @@ inline std::string_view view(fobs_str s) noexcept {
     return s.size == 0 ? std::string_view{} : std::string_view(s.data, s.size);
 }
 inline fobs_str str(std::string_view s) noexcept { return fobs_str{s.data(), s.size()}; }
-
-/// For "unknown key" messages: the candidate closest to `word` when it is a plausible typo —
-/// edit distance (case-insensitive) at most max(2, |word| / 3), or `word` is the start of a
-/// candidate and at least 3 characters long — else "". `candidates` is any range of strings.
-template <class Range> std::string closest_match(std::string_view word, const Range &candidates) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    auto distance = [&](std::string_view a, std::string_view b) {
-        std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-        for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-        for (size_t i = 1; i <= a.size(); ++i) {
-            cur[0] = i;
-            for (size_t j = 1; j <= b.size(); ++j) {
-                size_t sub = prev[j - 1] + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
-                cur[j] = std::min(std::min(prev[j] + 1, cur[j - 1] + 1), sub);
-            }
-            prev.swap(cur);
-        }
-        return prev[b.size()];
-    };
-    std::string best;
-    size_t best_d = static_cast<size_t>(-1);
-    for (const auto &candidate : candidates) {
-        std::string_view c(candidate);
-        size_t d = (word.size() >= 3 && c.substr(0, word.size()) == word) ? 1 : distance(word, c);
-        if (d < best_d) {
-            best_d = d;
-            best = std::string(c);
-        }
-    }
-    return best_d <= std::max<size_t>(2, word.size() / 3) ? best : std::string();
-}
-
-/// Thrown from a component's constructor (or start) to report a configuration error about
-/// `key` (dot path relative to the component's table, e.g. "jetstream.max_deliver").
-class ConfigError : public std::runtime_error {
-  public:
-    ConfigError(std::string key, const std::string &message)
-        : std::runtime_error(message), key_(std::move(key)) {}
-    const std::string &key() const noexcept { return key_; }
-
-  private:
-    std::string key_;
-};
 
 /// Thrown from admin() for an op the component does not offer (reported as
 /// FOBS_ERR_UNSUPPORTED; any other exception is an error of a supported op).
@@ -624,6 +582,17 @@ inline void consumer_close(void *, void *consumer) noexcept {
     delete c;
 }
 
+// A component's key table: its `static constexpr fobs_config_key config_keys[]` (or a
+// constexpr reference to such an array), if any.
+template <class T, class = void> struct key_table_of {
+    static constexpr const fobs_config_key *data = nullptr;
+    static constexpr size_t size = 0;
+};
+template <class T> struct key_table_of<T, std::void_t<decltype(T::config_keys)>> {
+    static constexpr const fobs_config_key *data = T::config_keys;
+    static constexpr size_t size = std::extent_v<std::remove_reference_t<decltype(T::config_keys)>>;
+};
+
 // A component offers admin operations when it overrides Component::admin.
 template <class T>
 constexpr bool has_admin_v =
@@ -716,8 +685,8 @@ template <class T> const fobs_source_desc *source_desc() noexcept {
                                            &stop,
                                            &ready,
                                            has_admin_v<T> ? &admin : nullptr,
-                                           nullptr,
-                                           0,
+                                           key_table_of<T>::data,
+                                           key_table_of<T>::size,
                                            &get_capability<T>};
         return &d;
     } else {
@@ -737,8 +706,8 @@ template <class T> const fobs_transport_desc *transport_desc() noexcept {
                                               &publish,
                                               &consumer_open,
                                               &consumer_close,
-                                              nullptr,
-                                              0,
+                                              key_table_of<T>::data,
+                                              key_table_of<T>::size,
                                               &get_capability<T>};
         return &d;
     } else {
@@ -756,8 +725,8 @@ template <class T> const fobs_action_desc *action_desc() noexcept {
                                            &ready,
                                            has_admin_v<T> ? &admin : nullptr,
                                            &execute,
-                                           nullptr,
-                                           0,
+                                           key_table_of<T>::data,
+                                           key_table_of<T>::size,
                                            &get_capability<T>};
         return &d;
     } else {
@@ -788,7 +757,20 @@ template <class... Ts> const fobs_action_desc *pick_action() noexcept {
     return r;
 }
 
-template <class... Ts>
+// Library-wide setup and teardown (FOBS_PLUGIN_WITH_LIBRARY): `Lib::init()` may throw, which
+// refuses the plugin with the exception's text; `Lib::deinit()` must not throw.
+struct NoLibrary {};
+template <class Lib> fobs_status library_init(fobs_error *err) noexcept {
+    try {
+        Lib::init();
+        return FOBS_OK;
+    } catch (...) {
+        return report_current(err);
+    }
+}
+template <class Lib> void library_deinit() noexcept { Lib::deinit(); }
+
+template <class Lib, class... Ts>
 fobs_plugin_entry make_entry(const char *name, const char *version,
                              const char *description) noexcept {
     static_assert(sizeof...(Ts) >= 1, "a plugin offers at least one component");
@@ -805,6 +787,10 @@ fobs_plugin_entry make_entry(const char *name, const char *version,
     e.source = pick_source<Ts...>();
     e.transport = pick_transport<Ts...>();
     e.action = pick_action<Ts...>();
+    if constexpr (!std::is_same_v<Lib, NoLibrary>) {
+        e.init = &library_init<Lib>;
+        e.deinit = &library_deinit<Lib>;
+    }
     return e;
 }
 
@@ -814,10 +800,18 @@ fobs_plugin_entry make_entry(const char *name, const char *version,
 /// Exports the plugin: its name (as configs use it), version, one-line description and the
 /// component classes it offers (at most one per kind). Use once, at namespace scope.
 #define FOBS_PLUGIN(NAME, VERSION, DESCRIPTION, ...)                                           \
+    FOBS_PLUGIN_WITH_LIBRARY(NAME, VERSION, DESCRIPTION,                                       \
+                             ::fraiseql_observer::sdk::detail::NoLibrary, __VA_ARGS__)
+
+/// Like FOBS_PLUGIN, with a class LIB whose `static void init()` runs once before the first
+/// component is created (throw to refuse the plugin with the exception's text) and whose
+/// `static void deinit() noexcept` runs once after the last component was destroyed, before
+/// the library is unloaded: for client libraries with process-wide state (threads, TLS).
+#define FOBS_PLUGIN_WITH_LIBRARY(NAME, VERSION, DESCRIPTION, LIB, ...)                        \
     extern "C" FOBS_EXPORT const fobs_plugin_entry *fobs_plugin_get_entry(void) {              \
         static const fobs_plugin_entry entry =                                                 \
-            ::fraiseql_observer::sdk::detail::make_entry<__VA_ARGS__>(NAME, VERSION,           \
-                                                                      DESCRIPTION);            \
+            ::fraiseql_observer::sdk::detail::make_entry<LIB, __VA_ARGS__>(NAME, VERSION,      \
+                                                                           DESCRIPTION);       \
         return &entry;                                                                         \
     }
 

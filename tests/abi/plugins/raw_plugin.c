@@ -7,6 +7,7 @@
  */
 #include <fraiseql_observer/abi.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@
 #define FOBS_TRANSPORT_DESC_SIZE offsetof(fobs_transport_desc, config_keys)
 #define FOBS_ACTION_DESC_SIZE offsetof(fobs_action_desc, config_keys)
 #define FOBS_TRANSPORT_ADMIN raw_admin
+#elif defined(FOBS_RAW_NAME)
+#define FOBS_PLUGIN_NAME FOBS_RAW_NAME
 #elif defined(FOBS_BREAK_BAD_NAME)
 #define FOBS_PLUGIN_NAME "Raw-OK" /* names are [a-z0-9_]+ */
 #elif defined(FOBS_BREAK_CREATE_FAILS)
@@ -36,6 +39,9 @@
 #endif
 #ifndef FOBS_ENTRY_MINOR
 #define FOBS_ENTRY_MINOR FOBS_ABI_MINOR
+#endif
+#ifndef FOBS_ENTRY_MIN_HOST_MINOR
+#define FOBS_ENTRY_MIN_HOST_MINOR FOBS_ENTRY_MINOR
 #endif
 #ifndef FOBS_ENTRY_SIZE
 #define FOBS_ENTRY_SIZE sizeof(fobs_plugin_entry)
@@ -66,6 +72,19 @@ static void copy_text(char *dst, size_t cap, const char *src) {
     dst[n] = '\0';
 }
 
+/* With $FOBS_ABI_LIFECYCLE_LOG set, every library and instance lifecycle call appends one line
+ * ("init", "create", "destroy", "deinit") to that file, so a test can see each happen once
+ * and in order (a file, because the library is unloaded when the test reads it). */
+static void lifecycle(const char *what) {
+    const char *path = getenv("FOBS_ABI_LIFECYCLE_LOG");
+    FILE *f;
+    if (path == NULL || *path == '\0') return;
+    f = fopen(path, "a");
+    if (f == NULL) return;
+    fprintf(f, "%s\n", what);
+    fclose(f);
+}
+
 static void *raw_create(const fobs_host *host, fobs_error *err) {
     raw_instance *self;
 #ifdef FOBS_BREAK_CREATE_FAILS
@@ -83,10 +102,29 @@ static void *raw_create(const fobs_host *host, fobs_error *err) {
         return NULL;
     }
     self->host = host;
+    lifecycle("create");
     return self;
 }
 
-static void raw_destroy(void *self) { free(self); }
+static void raw_destroy(void *self) {
+    lifecycle("destroy");
+    free(self);
+}
+
+#if FOBS_ABI_MINOR >= 1
+static fobs_status raw_init(fobs_error *err) {
+#ifdef FOBS_BREAK_INIT_FAILS
+    copy_text(err->message, err->message_capacity, "raw plugin: the client library did not start");
+    return FOBS_ERR;
+#else
+    (void)err;
+    lifecycle("init");
+    return FOBS_OK;
+#endif
+}
+
+static void raw_deinit(void) { lifecycle("deinit"); }
+#endif
 
 static fobs_status raw_start(void *self, fobs_error *err) {
     (void)err;
@@ -214,6 +252,11 @@ __attribute__((unused)) static const fobs_action_desc raw_action = {
     NULL, /* ready: optional */
     NULL, /* admin: optional */
     FOBS_FN(NULL_execute, raw_execute),
+#if FOBS_ABI_MINOR >= 1
+    NULL, /* config_keys: checks its config itself */
+    0,
+    NULL, /* get_capability */
+#endif
 };
 
 __attribute__((unused)) static const fobs_transport_desc raw_transport = {
@@ -227,6 +270,11 @@ __attribute__((unused)) static const fobs_transport_desc raw_transport = {
     FOBS_FN(NULL_publish, raw_publish),
     FOBS_FN(NULL_consumer_open, raw_consumer_open),
     FOBS_FN(NULL_consumer_close, raw_consumer_close),
+#if FOBS_ABI_MINOR >= 1
+    NULL,
+    0,
+    NULL,
+#endif
 };
 
 #ifdef FOBS_BREAK_NO_NAME
@@ -253,6 +301,11 @@ __attribute__((unused)) static const fobs_plugin_entry raw_entry = {
     NULL,
     ENTRY_TRANSPORT,
     ENTRY_ACTION,
+#if FOBS_ABI_MINOR >= 1 /* built against the frozen 1.0 header, the entry ends above */
+    FOBS_ENTRY_MIN_HOST_MINOR,
+    raw_init,
+    raw_deinit,
+#endif
 };
 
 #ifdef FOBS_BREAK_NO_ENTRY
