@@ -296,7 +296,7 @@ class WebhookBatchE2E : public ::testing::Test {
         ASSERT_TRUE(fobs_test::eventually([&] { return ok == ids.size(); }, 30s));
     }
     json transport_admin(const json &request) {
-        auto answer = bus_->admin(request.dump());
+        auto answer = fobs_test::ask(*bus_, request.dump());
         return answer ? json::parse(*answer) : json::object();
     }
     // The worker, with the webhook action batching as `hook` says.
