@@ -211,9 +211,13 @@ actions = ["hook"]
         auto backlog = [&] {
             return std::stol(pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox", db));
         };
-        ASSERT_TRUE(eventually([&] { return delivered() >= N && backlog() == 0; }, 60s))
-            << delivered() << " of " << N << " delivered, outbox backlog " << backlog() << "\n"
-            << obs.log() << cluster_->logs();
+        if (!eventually([&] { return delivered() >= N && backlog() == 0; }, 60s)) {
+            const Status st = status(obs);
+            FAIL() << delivered() << " of " << N << " delivered, outbox backlog " << backlog()
+                   << "; stream holds " << st.stored << ", consumer pending " << st.pending
+                   << ", ack pending " << st.ack_pending << ", DLQ " << st.dlq << "\n"
+                   << obs.log() << cluster_->logs();
+        }
         Status st;
         ASSERT_TRUE(eventually(
             [&] {
