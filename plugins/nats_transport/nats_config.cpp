@@ -259,8 +259,9 @@ NatsConfig parse_config(std::string_view text, std::vector<std::string> &warning
     if (!c.backoff_secs.empty() && c.max_deliver <= static_cast<int64_t>(c.backoff_secs.size()))
         throw ConfigError("jetstream.backoff_secs",
                           "`jetstream.backoff_secs` has " + std::to_string(c.backoff_secs.size()) +
-                              " entries; JetStream requires `jetstream.max_deliver` (" +
-                              std::to_string(c.max_deliver) + ") to be greater than that");
+                              " entries, but only deliveries 1 to `jetstream.max_deliver` - 1 (" +
+                              std::to_string(c.max_deliver - 1) +
+                              ") can be retried: remove entries or raise max_deliver");
 
     double horizon_min = c.publish_retry_horizon_ms() / 60000.0;
     if (horizon_min > c.dedup_window_minutes)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 namespace fraiseql_observer::nats_transport {
@@ -197,7 +198,14 @@ int64_t provision_consumer(Link &link, const NatsConfig &config, const std::stri
     cc.AckPolicy = js_AckExplicit;
     cc.DeliverPolicy = js_DeliverAll;
     cc.AckWait = config.ack_wait_secs * 1'000'000'000LL;
-    cc.MaxDeliver = config.max_deliver;
+    // Unlimited on the server; the observer dead-letters at config.max_deliver itself
+    // (pull_consumer.cpp, settle()). With a server-side limit JetStream stops delivering a
+    // message whose last delivery was never settled (its worker died, or the delivery was lost
+    // with a consumer leader) and says so only in an advisory: the event then reaches the DLQ
+    // through the safety net at best, never having been attempted, and is lost when the
+    // advisory is missed. nats-server 2.9 refuses -1 beside a BackOff list ("max deliver is
+    // required to be > length of backoff values"), so there the limit is one no event reaches.
+    cc.MaxDeliver = config.backoff_secs.empty() ? -1 : std::numeric_limits<int32_t>::max();
     cc.MaxAckPending = config.max_ack_pending;
     cc.MaxWaiting = 512;
     if (!filter_subject.empty()) cc.FilterSubject = filter_subject.c_str();

@@ -306,6 +306,12 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
             destroy(d);
             return;
         }
+        // max_deliver is counted here, not by JetStream (the consumer's MaxDeliver is
+        // unlimited, provisioning.cpp): a delivery at or past it that fails goes to the DLQ.
+        // Deliveries that never reached an action (lost with a killed worker or consumer
+        // leader) still count, so such an event gets fewer retries, but it is always attempted
+        // at least once and never dropped: a delivery past max_deliver is attempted once more
+        // rather than dead-lettered unseen.
         if (kind == FOBS_OUTCOME_RETRY &&
             d->delivery_count < static_cast<uint64_t>(config.max_deliver)) {
             int64_t delay = (o && FOBS_HAS_FIELD(o, fobs_outcome, retry_after_ms) &&

@@ -540,13 +540,20 @@ TEST_F(NatsTransportTest, safety_net_copies_a_message_terminated_outside_our_dlq
     t->stop();
 }
 
-TEST_F(NatsTransportTest, safety_net_copies_a_message_whose_worker_died_on_its_last_delivery) {
+// A worker that dies holding the message's last allowed delivery: JetStream's own MaxDeliver
+// would stop there (the message reaching the DLQ only through the advisory, unattempted, or
+// lost when the advisory is missed). The consumer is provisioned with MaxDeliver -1 and the
+// plugin counts: the next delivery (3 > max_deliver 2) is attempted once more; its failure
+// goes to the DLQ at once.
+TEST_F(NatsTransportTest, message_whose_worker_died_on_its_last_delivery_is_attempted_once_more) {
     Names n("maxadv");
     auto t = started(n.config({{"jetstream", {{"max_deliver", 2}, {"ack_wait_secs", 1}}}}));
     {
         Sink idle;
         t->open_consumer(spec(), idle.fn())->close();
     }
+    fobs_test::JsReader js(g_nats->url());
+    ASSERT_EQ(js.consumer_max_deliver(n.stream, "worker"), -1) << "JetStream must not count";
     ASSERT_EQ(t->publish_sync(make_event("worker-died")).kind, FOBS_OUTCOME_OK);
     {
         // A worker that takes the message and dies without an answer, twice.
@@ -559,14 +566,19 @@ TEST_F(NatsTransportTest, safety_net_copies_a_message_whose_worker_died_on_its_l
         natsMsg_Destroy(m2);
     }
     Sink sink;
+    sink.decide = [](const Sink::Seen &, sdk::Completion &c) { c.retry("still down"); };
     auto consumer = t->open_consumer(spec(), sink.fn());
     ASSERT_TRUE(fobs_test::eventually(
         [&] { return admin(*t, {{"op", "status"}})["dlq"]["depth"] == 1; }, 10s))
-        << "MAX_DELIVERIES advisory not turned into a DLQ entry";
+        << "the failing attempt on delivery 3 was not dead-lettered";
     json entry = admin(*t, {{"op", "dlq_list"}})["entries"][0];
     EXPECT_EQ(entry["id"], "worker-died");
-    EXPECT_NE(entry["reason"].get<std::string>().find("max deliveries"), std::string::npos);
-    EXPECT_EQ(sink.count(), 0u);
+    EXPECT_NE(entry["reason"].get<std::string>().find("max deliveries (2) reached; last error: still down"),
+              std::string::npos)
+        << entry.dump();
+    auto seen = sink.snapshot();
+    ASSERT_EQ(seen.size(), 1u) << "attempted exactly once";
+    EXPECT_EQ(seen[0].delivery_count, 3u);
     consumer->close();
     t->stop();
 }

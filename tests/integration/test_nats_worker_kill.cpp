@@ -2,6 +2,7 @@
 // once, none is lost (distinct ids counted). Real processes throughout: nats-server and the
 // `fraiseql-observer run --role worker` binary with the nats transport and the log action.
 #include "harness.hpp"
+#include "js_reader.hpp"
 #include "nats_server.hpp"
 #include "process.hpp"
 
@@ -11,6 +12,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -115,6 +117,100 @@ consumer = "kill_worker"
     std::cerr << "processed before kill -9: " << before << ", after restart: "
               << processed_ids(fobs_test::read_file(dir / "second.log")).size() << " of " << N
               << "\n";
+    t->stop();
+}
+
+// A worker killed while it holds an event's LAST allowed delivery (max_deliver = 1): the action
+// never finished, so the event was never attempted to the end. With JetStream's own MaxDeliver
+// the server would stop delivering it and report it only in an advisory (at best the safety
+// net dead-letters it unattempted; a missed advisory loses it). The consumer's MaxDeliver is
+// unlimited and the observer counts: the next worker gets delivery 2 and attempts it; it
+// succeeds, so it is acked, and the DLQ stays empty.
+TEST(NatsWorkerKill, worker_killed_on_the_last_delivery_leaves_the_event_to_the_next_worker) {
+    fobs_test::NatsServer nats;
+    fobs_test::TempDir dir("fobs-nats-lastkill");
+    json transport = {{"url", nats.url()},
+                      {"stream_name", "last_events"},
+                      {"subject_prefix", "last.mutation"},
+                      {"dlq_prefix", "last.dlq"},
+                      {"jetstream", {{"max_bytes", 64 << 20}, {"ack_wait_secs", 2}, {"max_deliver", 1}}}};
+    fobs_test::Harness h;
+    auto t = h.transport("nats", transport.dump(), "bus");
+    t->start();
+    ASSERT_EQ(t->publish_sync(fobs_test::make_event("held-1")).kind, FOBS_OUTCOME_OK);
+
+    auto write_config = [&](const std::string &file, int delay_ms) {
+        fobs_test::write_file(dir / file, R"(
+[observer]
+metrics_listen = ""
+log_level = "info"
+
+[transports.bus]
+plugin = "nats"
+url = ")" + nats.url() + R"("
+stream_name = "last_events"
+subject_prefix = "last.mutation"
+dlq_prefix = "last.dlq"
+[transports.bus.jetstream]
+max_bytes = 67108864
+ack_wait_secs = 2
+max_deliver = 1
+
+[actions.audit]
+plugin = "log"
+delay_ms = )" + std::to_string(delay_ms) + R"(
+
+[[pipelines]]
+name = "orders"
+transport = "bus"
+actions = ["audit"]
+consumer = "last_worker"
+)");
+    };
+    write_config("slow.toml", 600000); // holds its one delivery (kept alive) until killed
+    write_config("fast.toml", 0);
+    auto worker = [&](const std::string &config, const std::string &log) {
+        fobs_test::ProcessOptions o;
+        o.argv = {fobs_test::observer_binary(), "run", "-c", (dir / config).string(), "--role",
+                  "worker"};
+        o.output = dir / log;
+        return fobs_test::Process(o);
+    };
+    auto consumer = [&] {
+        auto st = json::parse(
+            *fobs_test::ask(*t, json{{"op", "status"}, {"consumer", "last_worker"}}.dump()));
+        // Not yet created by the first worker: null.
+        return st.contains("consumer") && st["consumer"].is_object() ? st["consumer"] : json::object();
+    };
+
+    auto first = worker("slow.toml", "first.log");
+    ASSERT_TRUE(fobs_test::eventually(
+        [&] { return consumer().value("num_ack_pending", 0) == 1; }, 30s))
+        << fobs_test::read_file(dir / "first.log");
+    first.kill9();
+    // Its delivery expires with no worker connected (ack_wait 2 s, well past it).
+    std::this_thread::sleep_for(6s);
+
+    auto second = worker("fast.toml", "second.log");
+    ASSERT_TRUE(fobs_test::eventually(
+        [&] {
+            return fobs_test::read_file(dir / "second.log").find("event Order.INSERT") !=
+                   std::string::npos;
+        },
+        30s))
+        << "the event held by the killed worker was not delivered to the next one\n"
+        << consumer().dump() << "\n"
+        << fobs_test::read_file(dir / "second.log");
+    fobs_test::JsReader js(nats.url());
+    EXPECT_EQ(js.count("last_events_dlq"), 0u) << "attempted and acked, never dead-lettered";
+    EXPECT_TRUE(fobs_test::eventually(
+        [&] {
+            auto c = consumer();
+            return c.value("num_pending", -1) == 0 && c.value("num_ack_pending", -1) == 0;
+        },
+        15s))
+        << consumer().dump();
+    EXPECT_EQ(second.stop(10s), 0) << fobs_test::read_file(dir / "second.log");
     t->stop();
 }
 

@@ -70,4 +70,14 @@ std::string JsReader::consumer_filter(const std::string &stream, const std::stri
     return filter;
 }
 
+int64_t JsReader::consumer_max_deliver(const std::string &stream, const std::string &consumer) {
+    jsConsumerInfo *ci = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    if (js_GetConsumerInfo(&ci, js_, stream.c_str(), consumer.c_str(), nullptr, &code) != NATS_OK)
+        throw std::runtime_error("no consumer " + consumer + " on " + stream);
+    int64_t max_deliver = ci->Config->MaxDeliver;
+    jsConsumerInfo_Destroy(ci);
+    return max_deliver;
+}
+
 } // namespace fobs_test

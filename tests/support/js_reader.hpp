@@ -33,6 +33,9 @@ class JsReader {
     uint64_t count(const std::string &stream);
     /// A durable consumer's FilterSubject ("" when it has none); throws when it does not exist.
     std::string consumer_filter(const std::string &stream, const std::string &consumer);
+    /// A durable consumer's MaxDeliver as JetStream holds it (-1 = unlimited); throws when it
+    /// does not exist.
+    int64_t consumer_max_deliver(const std::string &stream, const std::string &consumer);
     /// The JetStream context, for the cnats calls a test needs beyond reading.
     jsCtx *js() const { return js_; }
 
