@@ -87,8 +87,8 @@ std::string iso8601_utc(uint64_t ns) {
 
 namespace {
 
-// The payload is validated once (json_valid: no tree, no copies), then only its top level is
-// scanned: each member's value stays a view of the payload's bytes. Values are copied into the
+// The payload is validated once (json_valid: no tree, no copies), in the same pass that finds
+// its top-level members: each member's value stays a view of the payload's bytes. Values are copied into the
 // body as written, so numbers keep every digit (a tree would turn 12345678901234567.89 into a
 // double) and no per-event tree is built.
 
@@ -104,27 +104,6 @@ size_t skip_string(std::string_view s, size_t i) {
     for (++i; i < s.size() && s[i] != '"'; ++i)
         if (s[i] == '\\') ++i;
     return i + 1;
-}
-
-// End of the value starting at s[i]. Valid JSON only; iterative, so nesting depth is free.
-size_t skip_value(std::string_view s, size_t i) {
-    if (s[i] == '"') return skip_string(s, i);
-    if (s[i] != '{' && s[i] != '[') {
-        while (i < s.size() && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']') ++i;
-        return i;
-    }
-    size_t depth = 0;
-    while (i < s.size()) {
-        char c = s[i];
-        if (c == '"') {
-            i = skip_string(s, i);
-            continue;
-        }
-        if (c == '{' || c == '[') ++depth;
-        else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
-        ++i;
-    }
-    return i;
 }
 
 // Appends a valid JSON value without the whitespace between its tokens.
@@ -197,10 +176,9 @@ bool text_of(std::string_view v, std::string &out) {
     return decode_string(v, out);
 }
 
-std::string json_quoted(std::string_view text) {
+// Appends `text` as a JSON string (straight into the body: no temporary per field).
+void append_quoted(std::string &out, std::string_view text) {
     static const char *hex = "0123456789abcdef";
-    std::string out;
-    out.reserve(text.size() + 2);
     out += '"';
     for (char ch : text) {
         auto c = static_cast<unsigned char>(ch);
@@ -223,7 +201,6 @@ std::string json_quoted(std::string_view text) {
         }
     }
     out += '"';
-    return out;
 }
 
 std::string excerpt(std::string_view s) {
@@ -240,35 +217,42 @@ std::string too_long(std::string_view what, std::string_view value, size_t limit
            ": \"" + excerpt(value) + "\"";
 }
 
-// Top-level members of the valid JSON object starting at payload[open] ('{') in the producer's
-// order; a repeated key keeps its first place and its last value (as a JSON tree would).
-std::vector<Member> scan_members(std::string_view payload, size_t open) {
-    std::vector<Member> members;
-    members.reserve(12);
-    for (size_t i = skip_ws(payload, open + 1); payload[i] != '}';) {
-        size_t key_end = skip_string(payload, i);
+// The top-level members json_valid collected, in the producer's order, keys decoded; a repeated
+// key keeps its first place and its last value (as a JSON tree would). `members` is the calling
+// thread's reused vector (see thread_members): no allocation once the thread has seen a payload
+// of that size.
+void collect_members(const std::vector<JsonMember> &spans, std::vector<Member> &members) {
+    members.clear();
+    for (const auto &sp : spans) {
         Member m;
-        m.key_json = payload.substr(i, key_end - i);
+        m.key_json = sp.key;
         decode_string(m.key_json, m.key);
-        i = skip_ws(payload, skip_ws(payload, key_end) + 1); // past ':'
-        size_t value_end = skip_value(payload, i);
-        m.value = payload.substr(i, value_end - i);
+        m.value = sp.value;
         auto same = std::find_if(members.begin(), members.end(), [&](const Member &o) { return o.key == m.key; });
         if (same != members.end()) same->value = m.value;
         else members.push_back(std::move(m));
-        i = skip_ws(payload, value_end);
-        if (payload[i] == ',') i = skip_ws(payload, i + 1);
     }
+}
+
+// Per-thread vectors for the members; normalize_event and decode_event_body never nest.
+std::vector<JsonMember> &thread_spans() {
+    thread_local std::vector<JsonMember> spans;
+    return spans;
+}
+std::vector<Member> &thread_members() {
+    thread_local std::vector<Member> members;
     return members;
 }
 
 } // namespace
 
 std::variant<EventData, Rejection> decode_event_body(std::string_view body) {
-    if (!json_valid(body)) return Rejection{"event body is not valid JSON: \"" + excerpt(body) + "\""};
+    std::vector<JsonMember> &spans = thread_spans();
+    if (!json_valid(body, spans)) return Rejection{"event body is not valid JSON: \"" + excerpt(body) + "\""};
     size_t i = skip_ws(body, 0);
     if (body[i] != '{') return Rejection{"event body is not a JSON object"};
-    std::vector<Member> members = scan_members(body, i);
+    std::vector<Member> &members = thread_members();
+    collect_members(spans, members);
     EventData ev;
     auto text = [&](std::string_view name, std::string &out, bool required) -> std::optional<Rejection> {
         for (const auto &m : members) {
@@ -292,14 +276,16 @@ std::variant<EventData, Rejection> decode_event_body(std::string_view body) {
 std::variant<EventData, Rejection> normalize_event(std::string_view payload,
                                                    std::string_view source_name, int64_t txid,
                                                    uint64_t now_ns) {
-    if (!json_valid(payload))
+    std::vector<JsonMember> &spans = thread_spans();
+    if (!json_valid(payload, spans))
         return Rejection{"payload is not valid JSON: \"" + excerpt(payload) + "\""};
     const std::string_view raw_payload = payload; // what a derived id hashes
     if (payload.substr(0, 3) == "\xEF\xBB\xBF") payload.remove_prefix(3); // a UTF-8 byte order mark
     size_t i = skip_ws(payload, 0);
     if (payload[i] != '{') return Rejection{"payload is not a JSON object"};
 
-    std::vector<Member> members = scan_members(payload, i);
+    std::vector<Member> &members = thread_members();
+    collect_members(spans, members);
 
     EventData ev;
     auto field = [&](std::string_view name, std::string_view alias = {}) -> std::string_view {
@@ -384,17 +370,17 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
         b += "\":";
     };
     key("id");
-    b += json_quoted(ev.id);
+    append_quoted(b, ev.id);
     key("entity_type");
-    b += json_quoted(ev.entity_type);
+    append_quoted(b, ev.entity_type);
     key("operation");
-    b += json_quoted(ev.operation);
+    append_quoted(b, ev.operation);
     key("entity_id");
-    b += json_quoted(ev.entity_id);
+    append_quoted(b, ev.entity_id);
     key("timestamp");
     std::string_view ts = field("timestamp");
     if (!ts.empty() && ts[0] == '"') b += ts;
-    else b += json_quoted(iso8601_utc(now_ns));
+    else append_quoted(b, iso8601_utc(now_ns));
     key("txid");
     b += txid_text.empty() ? std::string_view("null") : std::string_view(txid_text);
     key("entity");
@@ -406,7 +392,7 @@ std::variant<EventData, Rejection> normalize_event(std::string_view payload,
     if (changes.empty()) b += "null";
     else append_compact(b, changes);
     key("source");
-    b += json_quoted(source_name);
+    append_quoted(b, source_name);
     // Anything else the producer put in the payload is kept, after the standard fields.
     static const std::string_view standard[] = {"id", "entity_type", "operation", "entity_id",
                                                 "timestamp", "txid", "entity", "changes",

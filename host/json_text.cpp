@@ -12,8 +12,8 @@ namespace {
 
 class Checker {
   public:
-    explicit Checker(std::string_view s)
-        : p_(reinterpret_cast<const unsigned char *>(s.data())), e_(p_ + s.size()) {}
+    explicit Checker(std::string_view s, std::vector<JsonMember> *members = nullptr)
+        : p_(reinterpret_cast<const unsigned char *>(s.data())), e_(p_ + s.size()), members_(members) {}
 
     bool run() {
         if (e_ - p_ >= 3 && p_[0] == 0xEF && p_[1] == 0xBB && p_[2] == 0xBF) p_ += 3;
@@ -21,7 +21,12 @@ class Checker {
         skip_ws();
         for (;;) {
             if (next == Next::key) {
+                const unsigned char *key_begin = p_;
                 if (p_ == e_ || *p_ != '"' || !string()) return false;
+                if (members_ && stack_.size() == 1) {
+                    key_begin_ = key_begin;
+                    key_end_ = p_;
+                }
                 skip_ws();
                 if (p_ == e_ || *p_ != ':') return false;
                 ++p_;
@@ -31,6 +36,7 @@ class Checker {
             }
             if (next == Next::value) {
                 if (p_ == e_) return false;
+                if (members_ && in_top_object()) value_begin_ = p_;
                 switch (*p_) {
                 case '{':
                     ++p_;
@@ -71,7 +77,9 @@ class Checker {
                 next = Next::after_value;
                 continue;
             }
-            // after a value
+            // after a value (or after a container closed: the value that held it ended)
+            if (members_ && in_top_object())
+                members_->push_back({view(key_begin_, key_end_), view(value_begin_, p_)});
             skip_ws();
             if (stack_.empty()) return p_ == e_;
             if (p_ == e_) return false;
@@ -91,6 +99,11 @@ class Checker {
     }
 
   private:
+    bool in_top_object() const { return stack_.size() == 1 && stack_.back() == '{'; }
+    static std::string_view view(const unsigned char *b, const unsigned char *e) {
+        return {reinterpret_cast<const char *>(b), static_cast<size_t>(e - b)};
+    }
+
     void skip_ws() {
         while (p_ != e_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
     }
@@ -204,12 +217,44 @@ class Checker {
         return false; // unterminated
     }
 
+    // The open containers, innermost last. Payloads rarely nest deeper than a few levels: the
+    // first levels live in the object itself, so a check allocates nothing (it runs for every
+    // event, twice); deeper nesting spills to the heap, so depth stays unbounded.
+    class Stack {
+      public:
+        bool empty() const { return depth_ == 0; }
+        size_t size() const { return depth_; }
+        char back() const { return depth_ <= kInline ? inline_[depth_ - 1] : spill_.back(); }
+        void push_back(char c) {
+            if (depth_ < kInline) inline_[depth_] = c;
+            else spill_.push_back(c);
+            ++depth_;
+        }
+        void pop_back() {
+            if (depth_ > kInline) spill_.pop_back();
+            --depth_;
+        }
+
+      private:
+        static constexpr size_t kInline = 64;
+        char inline_[kInline];
+        size_t depth_ = 0;
+        std::vector<char> spill_;
+    };
+
     const unsigned char *p_, *e_;
-    std::vector<char> stack_;
+    Stack stack_;
+    std::vector<JsonMember> *members_;
+    const unsigned char *key_begin_ = nullptr, *key_end_ = nullptr, *value_begin_ = nullptr;
 };
 
 } // namespace
 
 bool json_valid(std::string_view text) { return Checker(text).run(); }
+
+bool json_valid(std::string_view text, std::vector<JsonMember> &members) {
+    members.clear();
+    return Checker(text, &members).run();
+}
 
 } // namespace fraiseql_observer::host

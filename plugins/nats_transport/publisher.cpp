@@ -48,6 +48,11 @@ Publisher::~Publisher() {
 }
 
 void Publisher::start() {
+    {
+        // Sized for a full window once: no rehash while the window fills and drains.
+        std::lock_guard lk(mu_);
+        pending_.reserve(static_cast<size_t>(std::max<int64_t>(config_.publish_window, 16)));
+    }
     retry_thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "nats-pub-retry");
         retry_loop();
@@ -178,8 +183,9 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
         }
         Pending &p = pending_[msg];
         p.done = std::move(done);
+        p.attempts = 1; // counted here, under the lock already held (send() would lock again)
     }
-    send(msg);
+    send(msg, true);
 }
 
 void Publisher::refuse(DlqRecord record, sdk::Completion done, const std::string &why) {
@@ -218,8 +224,8 @@ void Publisher::refuse_sent(natsMsg *msg, const std::string &why) {
     refuse(std::move(r), std::move(done), why);
 }
 
-void Publisher::send(natsMsg *msg) {
-    {
+void Publisher::send(natsMsg *msg, bool counted) {
+    if (!counted) {
         std::lock_guard lk(mu_);
         auto it = pending_.find(msg);
         if (it == pending_.end()) return;
@@ -252,6 +258,15 @@ void Publisher::on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, vo
 }
 
 void Publisher::handle_ack(natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae) {
+    // PubAcks run on the delivery thread cnats starts for the context's reply subscription
+    // (its own thread, not a pool's). It starts on the first publish and inherits that
+    // thread's name ("pg-notify" for the notify source), so per-thread CPU figures counted the
+    // PubAck work as the source's; named, it shows on its own line.
+    thread_local bool named = false;
+    if (!named) {
+        pthread_setname_np(pthread_self(), "nats-puback");
+        named = true;
+    }
     if (pa) {
         finish(msg, FOBS_OUTCOME_OK, {});
         return;

@@ -60,8 +60,9 @@ class Publisher {
     static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
     void handle_ack(natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae);
     // Sends (or re-sends) `msg`, whose Pending is registered; on a synchronous failure the
-    // attempt is scheduled for a retry or, out of attempts, finished.
-    void send(natsMsg *msg);
+    // attempt is scheduled for a retry or, out of attempts, finished. `counted`: the caller
+    // already counted this attempt in its Pending.
+    void send(natsMsg *msg, bool counted = false);
     void attempt_failed(natsMsg *msg, const std::string &why);
     void finish(natsMsg *msg, const fobs_outcome_kind kind, const std::string &reason);
     // A permanent refusal of an event that was registered in pending_ (PubAck or send error).

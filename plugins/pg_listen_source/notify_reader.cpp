@@ -1,6 +1,5 @@
 #include "notify_reader.hpp"
 
-#include "emit_token.hpp"
 
 #include <pthread.h>
 #include <poll.h>
@@ -39,57 +38,97 @@ int64_t txid_of_payload(const std::string &payload) {
     return -1;
 }
 
+// One notification from its arrival to its settlement: the bytes lent to the host, the
+// completion token handed with them and the retry state, in one allocation (a notification used
+// to cost five: the bytes twice over, the channel, a map node and a token).
+//
+// Its lifetime is counted: one reference for the token while the host holds it (or while the
+// record waits for a retry), one for the reader while emit() lends the bytes, so a completion
+// that arrives before emit() returns never frees what the host may still read.
+struct NotifyReader::Record {
+    fobs_completion raw{};            // the token; raw.ctx == this
+    std::shared_ptr<Tracker> tracker; // keeps the receiver alive for a late completion
+    std::string payload;
+    std::shared_ptr<const std::string> channel; // shared by every record of the channel
+    int64_t txid = -1;
+    steady_clock::time_point due{}; // set when waiting for a retry
+    bool waiting_retry = false;
+    bool detached = false; // stop() forgot it; its completion only frees it
+    Record *prev = nullptr, *next = nullptr; // Tracker's list, under its mutex
+    std::atomic<int> refs{2};
+
+    void release() {
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+    static void complete(const fobs_completion *self, const fobs_outcome *o);
+};
+
 // Records handed to the host and not settled yet. A RETRY outcome queues the record to be
 // handed over again (NOTIFY cannot be re-read); FAILED is logged (the host counts it).
-struct NotifyReader::Tracker final : OutcomeReceiver {
-    struct Pending {
-        // Shared so that the emitting thread keeps the bytes alive for the whole emit() call even
-        // when the outcome arrives (and erases the entry) before emit() returns.
-        std::shared_ptr<const std::string> payload;
-        std::shared_ptr<const std::string> channel;
-        int64_t txid = -1;
-        steady_clock::time_point due{}; // set when waiting for a retry
-        bool waiting_retry = false;
-    };
-
+struct NotifyReader::Tracker final {
     explicit Tracker(sdk::Host h) : host(h) {}
 
-    void on_outcome(uint64_t key, EmitOutcome o) noexcept override {
-        std::string log_line;
-        {
-            std::lock_guard lk(mu);
-            auto it = pending.find(key);
-            if (it == pending.end()) return; // detached after stop()
-            if (o.kind == FOBS_OUTCOME_RETRY) {
-                it->second.waiting_retry = true;
-                it->second.due = steady_clock::now() +
-                                 (o.retry_after_ms >= 0 ? milliseconds(o.retry_after_ms) : kDefaultRetryDelay);
-                ++retry_waiting;
-            } else {
-                if (o.kind == FOBS_OUTCOME_FAILED) {
-                    ++rejected;
-                    log_line = "notification on channel \"" + *it->second.channel +
-                               "\" rejected: " + (o.reason.empty() ? "(no reason given)" : o.reason);
-                }
-                pending.erase(it);
-            }
-            --in_flight;
-        }
-        cv.notify_all();
-        if (o.kind == FOBS_OUTCOME_RETRY) waker.wake();
-        if (!log_line.empty()) host.warn(log_line);
+    void link(Record *r) { // under mu
+        r->next = head;
+        if (head) head->prev = r;
+        head = r;
+    }
+    void unlink(Record *r) { // under mu
+        if (r->prev) r->prev->next = r->next;
+        else head = r->next;
+        if (r->next) r->next->prev = r->prev;
+        r->prev = r->next = nullptr;
     }
 
     sdk::Host host;
     Waker waker;
     std::mutex mu;
     std::condition_variable cv;
-    std::unordered_map<uint64_t, Pending> pending;
-    uint64_t next_key = 1;
+    Record *head = nullptr; // every record not settled yet
+    size_t pending = 0;     // records in the list
     size_t in_flight = 0;
     size_t retry_waiting = 0;
     uint64_t rejected = 0;
+    bool draining = false; // stop() waits on cv: outcomes notify it
 };
+
+void NotifyReader::Record::complete(const fobs_completion *self, const fobs_outcome *o) {
+    auto *r = static_cast<Record *>(self->ctx);
+    fobs_outcome_kind kind = o ? o->kind : FOBS_OUTCOME_RETRY;
+    int64_t retry_after_ms = -1;
+    if (o && FOBS_HAS_FIELD(o, fobs_outcome, retry_after_ms)) retry_after_ms = o->retry_after_ms;
+    std::shared_ptr<Tracker> t = r->tracker; // the record may go with its last reference
+    std::string log_line;
+    bool keep = false, notify;
+    {
+        std::lock_guard lk(t->mu);
+        if (!r->detached) {
+            if (kind == FOBS_OUTCOME_RETRY) {
+                r->waiting_retry = true;
+                r->due = steady_clock::now() +
+                         (retry_after_ms >= 0 ? milliseconds(retry_after_ms) : kDefaultRetryDelay);
+                ++t->retry_waiting;
+                keep = true; // the token's reference becomes the waiting one
+            } else {
+                if (kind == FOBS_OUTCOME_FAILED) {
+                    ++t->rejected;
+                    std::string_view reason;
+                    if (o && FOBS_HAS_FIELD(o, fobs_outcome, reason)) reason = sdk::view(o->reason);
+                    log_line = "notification on channel \"" + *r->channel + "\" rejected: " +
+                               (reason.empty() ? std::string("(no reason given)") : std::string(reason));
+                }
+                t->unlink(r);
+                --t->pending;
+            }
+            --t->in_flight;
+        }
+        notify = t->draining;
+    }
+    if (notify) t->cv.notify_all();
+    if (keep) t->waker.wake();
+    else r->release();
+    if (!log_line.empty()) t->host.warn(log_line);
+}
 
 NotifyReader::NotifyReader(Config config, sdk::Host host)
     : config_(std::move(config)), host_(host), tracker_(std::make_shared<Tracker>(host)) {}
@@ -112,12 +151,21 @@ void NotifyReader::stop() noexcept {
     thread_.join();
     // Bounded wait for records already handed over; then forget them (late outcomes are ignored).
     std::unique_lock lk(tracker_->mu);
+    tracker_->draining = true;
     tracker_->cv.wait_for(lk, config_.drain_timeout, [&] { return tracker_->in_flight == 0; });
-    size_t unsettled = tracker_->pending.size();
-    tracker_->pending.clear();
+    tracker_->draining = false;
+    size_t unsettled = tracker_->pending;
+    std::vector<Record *> waiting; // freed here; the others when their late completion comes
+    while (Record *r = tracker_->head) {
+        tracker_->unlink(r);
+        if (r->waiting_retry) waiting.push_back(r);
+        else r->detached = true;
+    }
+    tracker_->pending = 0;
     tracker_->in_flight = 0;
     tracker_->retry_waiting = 0;
     lk.unlock();
+    for (Record *r : waiting) r->release();
     if (unsettled > 0)
         host_.warn(std::to_string(unsettled) +
                    " notification(s) were not confirmed before stop and are lost (notify mode keeps "
@@ -159,33 +207,30 @@ std::string NotifyReader::listen_all(Connection &conn) {
 
 void NotifyReader::sleep_interruptibly(milliseconds d) { tracker_->waker.sleep_for(d, stopping_); }
 
-void NotifyReader::emit(uint64_t key, std::shared_ptr<const std::string> payload,
-                        std::shared_ptr<const std::string> channel, int64_t txid) {
-    // The token may complete before emit() returns (a rejection), so the record is tracked
-    // first, and this frame holds its own references to the bytes it lends to the host.
-    sink_.emit(*payload, txid, *channel, EmitToken::make(tracker_, key));
+void NotifyReader::emit(Record *r) {
+    // The token may complete before emit() returns (a rejection, a fast PubAck on another
+    // thread): the caller's reference keeps the lent bytes alive until the call is over.
+    sink_.emit(r->payload, r->txid, *r->channel, &r->raw);
+    r->release();
 }
 
 void NotifyReader::reemit_due() {
-    struct Again {
-        uint64_t key;
-        Tracker::Pending p;
-    };
-    std::vector<Again> again;
+    std::vector<Record *> again;
     {
         std::lock_guard lk(tracker_->mu);
         if (tracker_->retry_waiting == 0) return;
         auto now = steady_clock::now();
-        for (auto &[key, p] : tracker_->pending) {
-            if (p.waiting_retry && p.due <= now) {
-                p.waiting_retry = false;
+        for (Record *r = tracker_->head; r; r = r->next) {
+            if (r->waiting_retry && r->due <= now) {
+                r->waiting_retry = false;
                 --tracker_->retry_waiting;
                 ++tracker_->in_flight;
-                again.push_back({key, p});
+                r->refs.fetch_add(1, std::memory_order_relaxed); // this thread's, for emit()
+                again.push_back(r);
             }
         }
     }
-    for (auto &a : again) emit(a.key, a.p.payload, a.p.channel, a.p.txid);
+    for (Record *r : again) emit(r);
 }
 
 void NotifyReader::run() {
@@ -202,6 +247,14 @@ void NotifyReader::run() {
     std::vector<Notification> notes;
     std::string channel_list;
     for (const auto &c : config_.channels) channel_list += (channel_list.empty() ? "" : ", ") + c;
+    // The channel's name is shared by its records, not copied into each.
+    std::vector<std::shared_ptr<const std::string>> channels;
+    auto channel_text = [&](const std::string &name) {
+        for (const auto &c : channels)
+            if (*c == name) return c;
+        channels.push_back(std::make_shared<const std::string>(name));
+        return channels.back();
+    };
 
     while (!stopping_) {
         if (!conn.connected()) {
@@ -242,18 +295,21 @@ void NotifyReader::run() {
         bool alive = conn.wait(timeout);
         conn.take_notifications(notes);
         for (auto &n : notes) {
-            Tracker::Pending p;
-            p.txid = txid_of_payload(n.payload);
-            p.payload = std::make_shared<const std::string>(std::move(n.payload));
-            p.channel = std::make_shared<const std::string>(std::move(n.channel));
-            uint64_t key;
+            auto *r = new Record;
+            r->raw.struct_size = sizeof(r->raw);
+            r->raw.ctx = r;
+            r->raw.complete = &Record::complete;
+            r->tracker = tracker_;
+            r->txid = txid_of_payload(n.payload);
+            r->payload = std::move(n.payload);
+            r->channel = channel_text(n.channel);
             {
                 std::lock_guard lk(tracker_->mu);
-                key = tracker_->next_key++;
-                tracker_->pending.emplace(key, p);
+                tracker_->link(r);
+                ++tracker_->pending;
                 ++tracker_->in_flight;
             }
-            emit(key, p.payload, p.channel, p.txid);
+            emit(r);
         }
         notes.clear();
         if (!alive) {

@@ -25,10 +25,11 @@ class NotifyReader final : public Reader {
 
   private:
     struct Tracker; // records in flight; shared with their completion tokens
+    struct Record;  // one notification and its completion token, one allocation
     void run();
     std::string listen_all(Connection &conn);
-    void emit(uint64_t key, std::shared_ptr<const std::string> payload,
-              std::shared_ptr<const std::string> channel, int64_t txid);
+    // Hands `r` over; the caller holds a reference for the call (released here).
+    void emit(Record *r);
     void reemit_due();
     void sleep_interruptibly(std::chrono::milliseconds d);
     void set_reason(std::string why);

@@ -85,3 +85,72 @@ TEST(JsonText, agrees_with_nlohmann_on_random_texts) {
     EXPECT_EQ(disagreements, 0);
     EXPECT_GT(valid_seen, 5000) << "the generator must also produce valid texts";
 }
+
+namespace {
+
+// What the member-collecting json_valid must say about `t`: the same verdict as the plain
+// check, and for a valid object, members that are exactly the tree's (key decoded, value equal
+// to the tree's, a repeated key in its first place with its last value).
+void expect_members_agree(const std::string &t) {
+    using fraiseql_observer::host::JsonMember;
+    std::vector<JsonMember> members;
+    const bool valid = json_valid(t, members);
+    ASSERT_EQ(valid, json_valid(t)) << ::testing::PrintToString(t);
+    if (!valid) return;
+    auto tree = nlohmann::ordered_json::parse(t);
+    if (!tree.is_object()) {
+        EXPECT_TRUE(members.empty()) << ::testing::PrintToString(t);
+        return;
+    }
+    nlohmann::ordered_json rebuilt = nlohmann::ordered_json::object();
+    for (const auto &m : members) {
+        ASSERT_TRUE(!m.key.empty() && m.key.front() == '"' && m.key.back() == '"') << ::testing::PrintToString(t);
+        ASSERT_FALSE(m.value.empty()) << ::testing::PrintToString(t);
+        ASSERT_NE(m.value.front(), ' ') << ::testing::PrintToString(t);
+        ASSERT_NE(m.value.back(), ' ') << ::testing::PrintToString(t);
+        auto key = nlohmann::ordered_json::parse(m.key);
+        rebuilt[key.get<std::string>()] = nlohmann::ordered_json::parse(m.value);
+    }
+    EXPECT_EQ(rebuilt.dump(), tree.dump()) << ::testing::PrintToString(t);
+}
+
+} // namespace
+
+TEST(JsonText, collects_the_top_level_members_of_an_object) {
+    using fraiseql_observer::host::JsonMember;
+    std::vector<JsonMember> members;
+    ASSERT_TRUE(json_valid("\xEF\xBB\xBF { \"a\" : 1 , \"b\":{\"c\":[1,{}]},\"d\" :\"x\\\"y\", \"e\":[] ,\"f\":{}}\n", members));
+    ASSERT_EQ(members.size(), 5u);
+    EXPECT_EQ(members[0].key, "\"a\"");
+    EXPECT_EQ(members[0].value, "1");
+    EXPECT_EQ(members[1].key, "\"b\"");
+    EXPECT_EQ(members[1].value, "{\"c\":[1,{}]}");
+    EXPECT_EQ(members[2].value, "\"x\\\"y\"");
+    EXPECT_EQ(members[3].value, "[]");
+    EXPECT_EQ(members[4].value, "{}");
+    EXPECT_EQ(members[4].key, "\"f\"");
+    ASSERT_TRUE(json_valid("[{\"a\":1}]", members));
+    EXPECT_TRUE(members.empty()) << "only an object's own members";
+    ASSERT_TRUE(json_valid("{\"a\":1,\"a\":2}", members));
+    EXPECT_EQ(members.size(), 2u) << "repeated keys are reported as written; the event model keeps the last";
+    for (const char *t : {"{}", "{\"\\u0061\":true,\"b\":null,\"a\":false}", " {\"x\":-1.5e3} ", "\"s\"", "{\"a\":{\"a\":{\"a\":[]}}}",
+                          "{\"k\":[[[]]],\"n\":12345678901234567890}"})
+        expect_members_agree(t);
+    // Random objects and near-objects: mutated event-like texts.
+    const std::vector<std::string> pieces = {"{", "}", "[", "]", ",", ":", "\"", "\"k\"", " ", "\n", "0", "-", "true", "null",
+                                             "\\\"", "\\u0061", "{\"a\":1}", "[1,2]", "\"id\":", ",\"entity\":{}"};
+    const std::string seed =
+        R"({"id":"n1","entity_type":"Order","operation":"INSERT","entity_id":"1","entity":{"total":12.50,"tags":["a","b"]},"id":"n2"})";
+    std::mt19937 rng(20261203);
+    auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+    for (int i = 0; i < 50000; ++i) {
+        std::string t = seed;
+        for (int m = static_cast<int>(pick(3)); m > 0; --m) {
+            size_t at = pick(t.size() + 1);
+            if (pick(2) == 0) t.insert(at, pieces[pick(pieces.size())]);
+            else if (at < t.size()) t.erase(at, 1 + pick(3));
+        }
+        expect_members_agree(t);
+        if (::testing::Test::HasFatalFailure()) return;
+    }
+}
