@@ -73,6 +73,57 @@ TEST(ExamplePlugin, builds_against_installed_sdk_with_libcxx_and_runs_in_install
     EXPECT_TRUE(names.count("memory"));
     EXPECT_TRUE(names.count("log"));
 
+    // 3b. Its key table is what the host documents and checks (README: `plugins --describe`).
+    {
+        auto [code, out] = run_command({bin, "plugins", "--describe", "jsonl_file"});
+        ASSERT_EQ(code, 0) << out;
+        EXPECT_NE(out.find("path  (string; required; not empty)"), std::string::npos) << out;
+        EXPECT_NE(out.find("keep  (integer; default 5; 1 – 100)"), std::string::npos) << out;
+        EXPECT_NE(out.find("fsync  (boolean; default false)"), std::string::npos) << out;
+    }
+    auto validate = [&](const std::string &action_keys) {
+        write_file(dir / "check.toml", "[transports.local]\nplugin = \"memory\"\n\n"
+                                       "[actions.archive]\nplugin = \"jsonl_file\"\n" +
+                                           action_keys +
+                                           "\n[[pipelines]]\nname = \"p\"\nactions = [\"archive\"]\n");
+        return run_command({bin, "validate", "-c", (dir / "check.toml").string()});
+    };
+    const std::string check = (dir / "check.toml").string();
+    {
+        auto [code, out] = validate("path = \"" + (dir / "x.jsonl").string() + "\"\nkeep = 0\n");
+        EXPECT_EQ(code, 2) << out;
+        EXPECT_NE(out.find(check + ":7:1: actions.archive.keep: must be between 1 and 100, got 0"),
+                  std::string::npos)
+            << out;
+    }
+    {
+        auto [code, out] = validate("path = \"" + (dir / "x.jsonl").string() + "\"\nmax_byte = 5\n");
+        EXPECT_EQ(code, 2) << out;
+        EXPECT_NE(out.find(check + ":7:1: actions.archive.max_byte: unknown key `max_byte` (did you "
+                                   "mean `max_bytes`?)"),
+                  std::string::npos)
+            << out;
+    }
+    {
+        auto [code, out] = validate("fsync = true\n");
+        EXPECT_EQ(code, 2) << out;
+        EXPECT_NE(out.find("actions.archive.path: missing required key `path`"), std::string::npos) << out;
+    }
+    {
+        // The plugin's own check (ConfigError in its constructor), at the key's position.
+        auto [code, out] = validate("path = \"" + dir.path().string() + "/\"\n");
+        EXPECT_EQ(code, 2) << out;
+        EXPECT_NE(out.find(check + ":6:1: actions.archive.path: names a directory; give a file name "
+                                   "(plugin 'jsonl_file')"),
+                  std::string::npos)
+            << out;
+    }
+    {
+        auto [code, out] = validate("path = \"" + (dir / "x.jsonl").string() + "\"\n");
+        EXPECT_EQ(code, 0) << out;
+        EXPECT_FALSE(fs::exists(dir / "x.jsonl")) << "validate must not open the file";
+    }
+
     // 4. It runs: test source -> memory -> jsonl_file; the file holds each event once.
     fs::path out = dir / "events.jsonl";
     std::ostringstream cfg;
