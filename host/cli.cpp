@@ -178,6 +178,8 @@ int cmd_run(const Args &a) {
 
     Runtime runtime(cfg, reg, services, lo.role);
     runtime.build();
+    // What `validate` says about the components' limits, once the instances exist.
+    for (const auto &w : runtime.limit_warnings()) log->warn("{}", w);
 
     std::unique_ptr<HttpEndpoint> http;
     if (!cfg.observer.metrics_listen.empty()) {

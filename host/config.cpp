@@ -31,18 +31,6 @@ constexpr const char *kDefaultSourceName = "postgres";
 constexpr const char *kDefaultTransportName = "default";
 constexpr int64_t kMaxInFlightLimit = 1'000'000;
 
-std::string format_error(const SourceLocation &where, const std::string &key_path,
-                         const std::string &reason) {
-    std::string out = where.file.empty() ? kDefaultsFile : where.file;
-    // Errors about built-in defaults or a whole file have no line.
-    if (where.line > 0)
-        out += ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
-    out += ": ";
-    if (!key_path.empty())
-        out += key_path + ": ";
-    return out + reason;
-}
-
 std::string lower(std::string_view s) {
     std::string out(s);
     for (auto &c : out)
@@ -643,6 +631,7 @@ class Loader {
                     "consumer", "max_in_flight", "ordering", "on_failure"});
         RawPipeline raw;
         raw.path = path;
+        raw.p.path = path;
         PipelineConfig &p = raw.p;
         p.where = at(t);
         const toml::node *name = t.get("name");
@@ -745,63 +734,6 @@ class Loader {
             for (RawPipeline &raw : raw_pipelines_)
                 resolve(raw);
         check_consumers();
-        check_ordering();
-    }
-
-    /// ordering = "entity" holds parked events in the pipeline's window (max_in_flight, and the
-    /// transport's max_ack_pending): warn when that window is too small to be useful, or when
-    /// the transport may fill it with parked events before a retried event comes back.
-    void check_ordering() {
-        for (size_t i = 0; i < config_.pipelines.size(); ++i) {
-            const PipelineConfig &p = config_.pipelines[i];
-            if (p.ordering != PipelineConfig::Ordering::entity || p.actions.empty()) continue;
-            const std::string path =
-                i < raw_pipelines_.size() ? raw_pipelines_[i].path : "pipelines";
-            const ComponentConfig *t = config_.find_transport(p.transport);
-            if (!t) continue;
-            std::optional<int64_t> map = transport_limit(*t, "max_ack_pending");
-            const bool unlimited = map && *map < 0; // nats: -1
-            if (unlimited) map.reset();
-            const int64_t window = map ? std::min<int64_t>(p.max_in_flight, *map) : p.max_in_flight;
-            // Every key in the actions holds a slot and so does every event parked behind
-            // one: with fewer than 4 slots per concurrent action request, a few busy keys
-            // leave the actions idle. The actions' concurrency: the largest max_concurrency
-            // they declare (webhook: 32 by default), else 4.
-            int64_t concurrency = 4;
-            for (const auto &a : p.actions) {
-                const ComponentConfig *ac = config_.find_action(a);
-                if (!ac) continue;
-                auto j = json::parse(ac->config_json, nullptr, false);
-                int64_t c = ac->plugin == "webhook" ? 32 : 0;
-                if (j.is_object() && j.contains("max_concurrency") && j["max_concurrency"].is_number_integer())
-                    c = j["max_concurrency"].get<int64_t>();
-                concurrency = std::max(concurrency, c);
-            }
-            if (window < 4 * concurrency)
-                config_.warnings.push_back(format_error(
-                    p.ordering_at, path + ".ordering",
-                    "pipeline `" + p.name + "`: with ordering = \"entity\" parked events hold their "
-                    "delivery slot, and the window is only " + std::to_string(window) +
-                    " events (min of max_in_flight" + (map ? " and the transport's max_ack_pending" : "") +
-                    ") for actions running up to " + std::to_string(concurrency) +
-                    " at once; a few keys with many events then leave the actions idle. Use at least " +
-                    std::to_string(4 * concurrency) + " (4 x the actions' concurrency)"));
-            if (unlimited || (map && *map > static_cast<int64_t>(p.max_in_flight)))
-                config_.warnings.push_back(format_error(
-                    p.ordering_at, path + ".ordering",
-                    "pipeline `" + p.name + "`: with ordering = \"entity\" set the transport's "
-                    "max_ack_pending (" + (map ? std::to_string(*map) : std::string("unlimited")) +
-                    ") to at most max_in_flight (" +
-                    std::to_string(p.max_in_flight) + "): otherwise new events can fill the window "
-                    "while a retried event waits for its redelivery, and the observer must hand "
-                    "parked events back (an extra delivery each) to let it in"));
-            if (p.on_failure == PipelineConfig::OnFailure::skip && !transport_limit(*t, "max_deliver"))
-                config_.warnings.push_back(format_error(
-                    p.on_failure_at, path + ".on_failure",
-                    "pipeline `" + p.name + "`: the observer cannot read max_deliver of transport "
-                    "plugin `" + t->plugin + "`, so it cannot tell a failing event's last delivery: "
-                    "\"skip\" behaves like \"park\""));
-        }
     }
 
     /// With no [sources.*], the built-in `pg_listen` source exists when something uses it: the
@@ -861,6 +793,7 @@ class Loader {
             p.actions = std::move(pipeline_actions);
             p.consumer = consumer_name_of(*transport);
             p.where = builtin();
+            p.path = "pipelines";
             p.is_default = true;
             config_.pipelines.push_back(std::move(p));
         };
@@ -961,6 +894,18 @@ class Loader {
 };
 
 } // namespace
+
+std::string format_error(const SourceLocation &where, const std::string &key_path,
+                         const std::string &reason) {
+    std::string out = where.file.empty() ? kDefaultsFile : where.file;
+    // Errors about built-in defaults or a whole file have no line.
+    if (where.line > 0)
+        out += ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+    out += ": ";
+    if (!key_path.empty())
+        out += key_path + ": ";
+    return out + reason;
+}
 
 ConfigError::ConfigError(SourceLocation where, std::string key_path, const std::string &message)
     : std::runtime_error(format_error(where, key_path, message)), where_(std::move(where)),
@@ -1076,33 +1021,6 @@ std::optional<std::string> resolve_config_path(const std::optional<std::string> 
     if (std::filesystem::is_regular_file("fraiseql-observer.toml", ec))
         return std::string("fraiseql-observer.toml");
     return std::nullopt;
-}
-
-std::optional<int64_t> transport_limit(const ComponentConfig &transport, const std::string &key) {
-    // The defaults are the plugins' own (plugins/nats_transport/nats_config.hpp,
-    // plugins/memory_transport/config.hpp).
-    const json *where = nullptr;
-    std::string name = key;
-    int64_t fallback = 0, scale = 1;
-    auto j = json::parse(transport.config_json, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    if (transport.plugin == "nats" &&
-        (key == "max_deliver" || key == "max_ack_pending" || key == "ack_wait_ms")) {
-        fallback = key == "max_deliver" ? 3 : key == "max_ack_pending" ? 10'000 : 30;
-        if (key == "ack_wait_ms") {
-            name = "ack_wait_secs";
-            scale = 1000;
-        }
-        if (j.contains("jetstream") && j["jetstream"].is_object()) where = &j["jetstream"];
-    } else if (transport.plugin == "memory" && (key == "max_deliver" || key == "ack_wait_ms")) {
-        fallback = key == "max_deliver" ? 3 : 30'000;
-        where = &j;
-    } else {
-        return std::nullopt;
-    }
-    if (where && where->contains(name) && (*where)[name].is_number_integer())
-        return (*where)[name].get<int64_t>() * scale;
-    return fallback * scale;
 }
 
 bool is_secret_name(std::string_view key) {

@@ -24,6 +24,11 @@ struct SourceLocation {
     uint32_t column = 0;
 };
 
+/// "file:line:col: key.path: reason" (the file alone when there is no line; "<defaults>"
+/// for the built-in defaults): how every config error and warning starts.
+std::string format_error(const SourceLocation &where, const std::string &key_path,
+                         const std::string &reason);
+
 /// A configuration error; what() is the full message with location and key.
 class ConfigError : public std::runtime_error {
   public:
@@ -82,6 +87,7 @@ struct PipelineConfig {
     OnFailure on_failure = OnFailure::park;
     SourceLocation ordering_at, on_failure_at; // where written (the pipeline's table if not)
     SourceLocation where;
+    std::string path; // its key path in messages: "pipelines[2]"; "pipelines" when built in
     bool is_default = false;
 };
 
@@ -132,15 +138,6 @@ std::optional<std::string> resolve_config_path(const std::optional<std::string> 
 /// when written literally: the rule for the host's own keys, and for the keys of a plugin
 /// that publishes no key table (config_keys.hpp).
 bool is_secret_name(std::string_view key);
-
-/// A delivery limit of a transport the host must know for per-key ordering, read from the
-/// transport's config (with the plugin's default when not written): "max_deliver" (the
-/// delivery after which a failing event is dead-lettered) or "max_ack_pending" (the most
-/// events the transport hands out unsettled, all workers together) or "ack_wait_ms" (how long
-/// an unsettled delivery of a dead worker takes to come back). Known for the shipped `nats`
-/// (jetstream.max_deliver, jetstream.max_ack_pending, jetstream.ack_wait_secs) and `memory`
-/// (max_deliver, ack_wait_ms) plugins; nullopt for any other plugin or key.
-std::optional<int64_t> transport_limit(const ComponentConfig &transport, const std::string &key);
 
 /// The commented starter config written by `fraiseql-observer init`; validate accepts it.
 std::string starter_config();

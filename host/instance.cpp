@@ -346,20 +346,22 @@ Instance::call_json(const char *id, const std::string &request_json,
     e.raise(std::string(id) + " request failed");
 }
 
-uint64_t Instance::max_attempt_ms() const {
-    auto *cap = static_cast<const fobs_limits_capability *>(capability(FOBS_CAP_LIMITS));
-    if (!cap || !FOBS_HAS_FIELD(cap, fobs_limits_capability, max_attempt_ms) || !cap->max_attempt_ms)
-        return 0;
-    return cap->max_attempt_ms(self_);
-}
+// fobs.limits/1: each entry only when the component's struct is long enough to hold it (a
+// plugin built before an entry was appended answers "unknown" for it) and not NULL.
+#define FOBS_LIMIT(field)                                                                          \
+    do {                                                                                           \
+        auto *cap = static_cast<const fobs_limits_capability *>(capability(FOBS_CAP_LIMITS));      \
+        if (!cap || !FOBS_HAS_FIELD(cap, fobs_limits_capability, field) || !cap->field) return 0;  \
+        return cap->field(self_);                                                                  \
+    } while (0)
 
-uint64_t Instance::redelivery_after_ms() const {
-    auto *cap = static_cast<const fobs_limits_capability *>(capability(FOBS_CAP_LIMITS));
-    if (!cap || !FOBS_HAS_FIELD(cap, fobs_limits_capability, redelivery_after_ms) ||
-        !cap->redelivery_after_ms)
-        return 0;
-    return cap->redelivery_after_ms(self_);
-}
+uint64_t Instance::max_attempt_ms() const { FOBS_LIMIT(max_attempt_ms); }
+uint64_t Instance::redelivery_after_ms() const { FOBS_LIMIT(redelivery_after_ms); }
+uint64_t Instance::max_deliveries() const { FOBS_LIMIT(max_deliveries); }
+uint64_t Instance::max_unacked() const { FOBS_LIMIT(max_unacked); }
+uint64_t Instance::max_concurrency() const { FOBS_LIMIT(max_concurrency); }
+
+#undef FOBS_LIMIT
 
 void Instance::stop() {
     if (!self_ || !started_ || stopped_) return;

@@ -106,6 +106,14 @@ class Instance {
     uint64_t max_attempt_ms() const;
     /// fobs.limits/1 of a transport: ms before an unsettled delivery comes again, 0 = unknown.
     uint64_t redelivery_after_ms() const;
+    /// fobs.limits/1 of a transport: deliveries of one event before it gives up on it;
+    /// 0 = unknown, UINT64_MAX = unlimited.
+    uint64_t max_deliveries() const;
+    /// fobs.limits/1 of a transport: events one consumer may hold unsettled at once;
+    /// 0 = unknown, UINT64_MAX = unlimited.
+    uint64_t max_unacked() const;
+    /// fobs.limits/1 of an action: attempts it runs at once; 0 = unknown.
+    uint64_t max_concurrency() const;
     /// Stops the instance (idempotent).
     void stop();
 

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <time.h>
@@ -328,6 +330,7 @@ struct Runtime::Impl {
     void run_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held, const KeyOrder::Ticket &t);
     void settle_ordered(PipelineRt &p, const std::shared_ptr<HeldEvent> &held,
                         const KeyOrder::Ticket &t, const Outcome &o);
+    void ordering_warnings(const PipelineRt &p, std::vector<std::string> &out) const;
 };
 
 // A plugin may have registered one of the host's metric names with another type or other
@@ -417,16 +420,17 @@ void Runtime::Impl::build() {
         if (con && pc.ordering == PipelineConfig::Ordering::entity) {
             p->order = std::make_unique<KeyOrder>(pc.max_in_flight);
             p->skip = pc.on_failure == PipelineConfig::OnFailure::skip;
-            if (const ComponentConfig *tc = config.find_transport(pc.transport))
-                p->max_deliver = transport_limit(*tc, "max_deliver").value_or(0);
+            // The transport's max_deliver (fobs.limits/1; unlimited: no delivery is the last).
+            const uint64_t deliveries = p->transport->max_deliveries();
+            p->max_deliver = deliveries > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(deliveries);
             // "skip" needs to know the last delivery; without it the host retries a failing
             // key head itself, as "park" does (validate warns).
             if (p->max_deliver <= 0) p->skip = false;
             // Deliveries a previous worker left unsettled come back within the transport's
-            // ack_wait (nats sends in-progress for what a live worker holds, so only a dead
-            // one's expire); unknown: 30 s, the shipped transports' default.
-            if (const ComponentConfig *tc = config.find_transport(pc.transport))
-                p->warm_up_ms = transport_limit(*tc, "ack_wait_ms").value_or(30'000) + 1000;
+            // redelivery time (nats sends in-progress for what a live worker holds, so only a
+            // dead one's expire); unknown: 30 s, the shipped transports' default ack wait.
+            const uint64_t redelivery = p->transport->redelivery_after_ms();
+            p->warm_up_ms = int64_t(std::min<uint64_t>(redelivery ? redelivery : 30'000, 86'400'000)) + 1000;
             if (!retimer) retimer = std::make_unique<Retimer>();
             p->parked = series(MetricType::gauge, "events_parked",
                                "Events waiting behind an earlier event of their key (ordering = "
@@ -880,14 +884,63 @@ std::vector<std::string> Runtime::limit_warnings() const {
                 slowest = a.name;
             }
         uint64_t redelivery = p->transport->redelivery_after_ms();
-        if (attempt == 0 || redelivery == 0 || redelivery >= 2 * attempt) continue;
-        out.push_back("pipeline '" + p->cfg->name + "': transport '" + p->cfg->transport +
-                      "' redelivers an unacknowledged event after " + std::to_string(redelivery) +
-                      " ms, but one attempt of action '" + slowest + "' may take " +
-                      std::to_string(attempt) + " ms; give the transport at least " +
-                      std::to_string(2 * attempt) + " ms (2 x the longest attempt)");
+        if (attempt != 0 && redelivery != 0 && redelivery < 2 * attempt)
+            out.push_back("pipeline '" + p->cfg->name + "': transport '" + p->cfg->transport +
+                          "' redelivers an unacknowledged event after " + std::to_string(redelivery) +
+                          " ms, but one attempt of action '" + slowest + "' may take " +
+                          std::to_string(attempt) + " ms; give the transport at least " +
+                          std::to_string(2 * attempt) + " ms (2 x the longest attempt)");
+        impl_->ordering_warnings(*p, out);
     }
     return out;
+}
+
+/// ordering = "entity" holds parked events in the pipeline's window (max_in_flight, and the
+/// transport's max_ack_pending): warn when that window is too small to be useful, or when
+/// the transport may fill it with parked events before a retried event comes back. The
+/// figures come from the components themselves (fobs.limits/1).
+void Runtime::Impl::ordering_warnings(const PipelineRt &p, std::vector<std::string> &out) const {
+    const PipelineConfig &pc = *p.cfg;
+    if (pc.ordering != PipelineConfig::Ordering::entity || p.actions.empty()) return;
+    const std::string path = pc.path.empty() ? std::string("pipelines") : pc.path;
+    const uint64_t unacked = p.transport->max_unacked(); // 0 unknown, UINT64_MAX unlimited
+    const bool unlimited = unacked == UINT64_MAX;
+    std::optional<int64_t> map;
+    if (unacked != 0 && !unlimited) map = int64_t(std::min<uint64_t>(unacked, INT64_MAX));
+    const int64_t window = map ? std::min<int64_t>(pc.max_in_flight, *map) : pc.max_in_flight;
+    // Every key in the actions holds a slot and so does every event parked behind one: with
+    // fewer than 4 slots per concurrent action attempt, a few busy keys leave the actions
+    // idle. The actions' concurrency: the largest they report, else 4.
+    int64_t concurrency = 4;
+    for (const auto &a : p.actions)
+        concurrency = std::max(concurrency, int64_t(std::min<uint64_t>(a.instance->max_concurrency(),
+                                                                       uint64_t(1) << 32)));
+    if (window < 4 * concurrency)
+        out.push_back(format_error(
+            pc.ordering_at, path + ".ordering",
+            "pipeline `" + pc.name + "`: with ordering = \"entity\" parked events hold their "
+            "delivery slot, and the window is only " + std::to_string(window) +
+            " events (min of max_in_flight" + (map ? " and the transport's max_ack_pending" : "") +
+            ") for actions running up to " + std::to_string(concurrency) +
+            " at once; a few keys with many events then leave the actions idle. Use at least " +
+            std::to_string(4 * concurrency) + " (4 x the actions' concurrency)"));
+    if (unlimited || (map && *map > static_cast<int64_t>(pc.max_in_flight)))
+        out.push_back(format_error(
+            pc.ordering_at, path + ".ordering",
+            "pipeline `" + pc.name + "`: with ordering = \"entity\" set the transport's "
+            "max_ack_pending (" + (map ? std::to_string(*map) : std::string("unlimited")) +
+            ") to at most max_in_flight (" + std::to_string(pc.max_in_flight) +
+            "): otherwise new events can fill the window while a retried event waits for its "
+            "redelivery, and the observer must hand parked events back (an extra delivery each) "
+            "to let it in"));
+    if (pc.on_failure == PipelineConfig::OnFailure::skip && p.transport->max_deliveries() == 0) {
+        const ComponentConfig *t = config.find_transport(pc.transport);
+        out.push_back(format_error(
+            pc.on_failure_at, path + ".on_failure",
+            "pipeline `" + pc.name + "`: the observer cannot read max_deliver of transport "
+            "plugin `" + (t ? t->plugin : pc.transport) + "`, so it cannot tell a failing event's "
+            "last delivery: \"skip\" behaves like \"park\""));
+    }
 }
 
 std::vector<ComponentState> Runtime::readiness() const {

@@ -51,8 +51,11 @@ class Runtime {
     /// closes consumers (settling delivered events), stops actions and transports.
     void stop(std::chrono::milliseconds timeout);
 
-    /// Pipelines whose transport redelivers an unsettled event sooner than twice their longest
-    /// action attempt (fobs.limits/1), as warning lines; after build().
+    /// Warning lines about the components' limits (fobs.limits/1), after build(): pipelines
+    /// whose transport redelivers an unsettled event sooner than twice their longest action
+    /// attempt; with ordering = "entity", a window under 4 x the actions' concurrency, a
+    /// transport's max_ack_pending above max_in_flight, and on_failure = "skip" with a
+    /// transport that cannot say its max_deliver (these three start "file:line:col: key:").
     std::vector<std::string> limit_warnings() const;
 
     std::vector<ComponentState> readiness() const;

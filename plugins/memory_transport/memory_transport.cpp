@@ -17,8 +17,8 @@ class MemoryTransport final : public sdk::Transport {
     static constexpr const auto &config_keys = memory::config_keys;
 
     explicit MemoryTransport(sdk::Host host)
-        : Transport(host),
-          log_(std::make_shared<MemoryLog>(parse_config(host.config_json()), host)),
+        : Transport(host), config_(parse_config(host.config_json())),
+          log_(std::make_shared<MemoryLog>(config_, host)),
           registry_(std::make_shared<ConsumerRegistry>()) {}
 
     ~MemoryTransport() override { stop(); }
@@ -56,7 +56,19 @@ class MemoryTransport final : public sdk::Transport {
         return log_->answer(request_json, {});
     }
 
+    // fobs.limits/1, from the config (memory_log.cpp is what they describe).
+    // A delivery not completed within ack_wait_ms is delivered again.
+    uint64_t redelivery_after_ms() const override { return uint64_t(config_.ack_wait_ms); }
+    // The delivery after which a failing message is dead-lettered.
+    uint64_t max_deliveries() const override { return config_.max_deliver; }
+    // A consumer gets at most the host's max_in_flight deliveries outstanding, but one that
+    // completed RETRY frees its slot while it waits for its redelivery, so new messages keep
+    // coming: what bounds the unsettled messages of a consumer is only `capacity`, the
+    // messages the log holds at all.
+    uint64_t max_unacked() const override { return config_.capacity; }
+
   private:
+    const Config config_;
     std::shared_ptr<MemoryLog> log_;
     std::shared_ptr<ConsumerRegistry> registry_;
     std::atomic<uint64_t> next_consumer_id_{0};

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -23,6 +24,11 @@
 #endif
 
 namespace fraiseql_observer::nats_transport {
+
+// A JetStream consumer limit in fobs.limits/1 terms: -1 (any negative) is unlimited.
+inline uint64_t jetstream_limit(int64_t value) {
+    return value < 0 ? UINT64_MAX : static_cast<uint64_t>(value);
+}
 
 class NatsTransport final : public sdk::Transport {
   public:
@@ -130,6 +136,11 @@ class NatsTransport final : public sdk::Transport {
         for (double b : config_.backoff_secs) ms = std::min<int64_t>(ms, static_cast<int64_t>(b * 1000));
         return ms > 0 ? static_cast<uint64_t>(ms) : 0;
     }
+
+    // JetStream's max_deliver and max_ack_pending as configured (-1 is JetStream's "unlimited";
+    // the consumer is created, or updated, with these values: provisioning.cpp).
+    uint64_t max_deliveries() const override { return jetstream_limit(config_.max_deliver); }
+    uint64_t max_unacked() const override { return jetstream_limit(config_.max_ack_pending); }
 
     void publish(const sdk::Event &event, sdk::Completion done) override {
         if (!publisher_) {

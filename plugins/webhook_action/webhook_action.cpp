@@ -122,6 +122,9 @@ class WebhookAction final : public sdk::Action {
         return static_cast<uint64_t>(config_.timeout_ms) * attempts_in_process;
     }
 
+    // fobs.limits/1: requests in flight at once (dispatcher.cpp); a batch request counts once.
+    uint64_t max_concurrency() const override { return static_cast<uint64_t>(config_.max_concurrency); }
+
     void execute(const sdk::Event &event, sdk::Completion done) override {
         if (!dispatcher_) {
             done.retry("webhook action not started");

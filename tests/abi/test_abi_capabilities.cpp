@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -63,7 +65,7 @@ TEST(AbiCapabilities, lookup_finds_offered_capabilities_and_null_for_the_rest) {
 
     auto s = h.source("abi_caps", "{}");
     EXPECT_EQ(s->max_attempt_ms(), 1234u);
-    EXPECT_EQ(t->max_attempt_ms(), 0u) << "not offered: unknown";
+    EXPECT_EQ(t->max_attempt_ms(), 0u) << "not overridden: unknown";
     EXPECT_THAT(*s->call_json(FOBS_CAP_SQL, "{}"), HasSubstr("abi_caps_outbox"));
     EXPECT_FALSE(s->call_json(FOBS_CAP_SQL, R"({"mode":"cdc"})").has_value());
 
@@ -71,6 +73,46 @@ TEST(AbiCapabilities, lookup_finds_offered_capabilities_and_null_for_the_rest) {
     auto good = h.action("abi_good", "{}");
     EXPECT_EQ(good->capability(FOBS_CAP_STATUS), nullptr);
     EXPECT_EQ(good->capability(FOBS_CAP_LIMITS), nullptr);
+}
+
+// fobs.limits/1 entries appended in 1.1 (max_deliveries, max_unacked, max_concurrency):
+// they reach the host through the C++ wrapper; a struct of the older layout (shorter
+// struct_size) or a 1.0 plugin answers 0, "unknown", and is never read past its end.
+TEST(AbiCapabilities, the_appended_limits_reach_the_host_and_an_older_layout_reads_as_unknown) {
+    fobs_test::Harness h(k_caps_dir, "warn");
+    auto t = h.transport("abi_caps", R"({"max_deliveries": 7, "max_unacked": 250})");
+    EXPECT_EQ(t->max_deliveries(), 7u);
+    EXPECT_EQ(t->max_unacked(), 250u);
+    EXPECT_EQ(t->max_concurrency(), 0u) << "a transport does not override it";
+    auto unlimited = h.transport("abi_caps", R"({"max_deliveries": -1, "max_unacked": -1})");
+    EXPECT_EQ(unlimited->max_deliveries(), UINT64_MAX);
+    EXPECT_EQ(unlimited->max_unacked(), UINT64_MAX);
+    auto unknown = h.transport("abi_caps", "{}");
+    EXPECT_EQ(unknown->max_deliveries(), 0u);
+    EXPECT_EQ(unknown->max_unacked(), 0u);
+
+    auto a = h.action("abi_caps", R"({"max_concurrency": 40})");
+    EXPECT_EQ(a->max_concurrency(), 40u);
+    EXPECT_EQ(a->max_attempt_ms(), 0u);
+    auto *cap = static_cast<const fobs_limits_capability *>(a->capability(FOBS_CAP_LIMITS));
+    ASSERT_NE(cap, nullptr);
+    EXPECT_EQ(cap->struct_size, sizeof(fobs_limits_capability)) << "the wrapper offers every entry";
+
+    // The source's struct ends after redelivery_after_ms; its entries past the end say 99.
+    auto s = h.source("abi_caps", "{}");
+    auto *old = static_cast<const fobs_limits_capability *>(s->capability(FOBS_CAP_LIMITS));
+    ASSERT_NE(old, nullptr);
+    ASSERT_EQ(old->struct_size, offsetof(fobs_limits_capability, max_deliveries));
+    EXPECT_EQ(s->max_attempt_ms(), 1234u) << "the entries it has still count";
+    EXPECT_EQ(s->max_deliveries(), 0u) << "read past struct_size";
+    EXPECT_EQ(s->max_unacked(), 0u) << "read past struct_size";
+    EXPECT_EQ(s->max_concurrency(), 0u) << "read past struct_size";
+
+    // A 1.0 plugin: no capabilities at all.
+    auto v10 = h.transport("raw_v10", "{}");
+    EXPECT_EQ(v10->max_deliveries(), 0u);
+    EXPECT_EQ(v10->max_unacked(), 0u);
+    EXPECT_EQ(v10->redelivery_after_ms(), 0u);
 }
 
 TEST(AbiCapabilities, a_1_0_plugin_has_no_capabilities_and_keeps_its_admin_ops) {
@@ -210,6 +252,90 @@ TEST_F(CapsCli, sql_asks_the_configured_source_and_loads_only_the_plugins_it_nam
     EXPECT_EQ(ccode, 1) << cout;
     EXPECT_THAT(cout, HasSubstr("no configured source offers the cdc SQL"));
     EXPECT_THAT(cout, HasSubstr("src: source 'src' (plugin abi_caps) does not support this fobs.sql/1 request"));
+}
+
+// ordering = "entity" warnings from fobs.limits/1 alone, for plugins the host knows nothing
+// of: a window under 4 x the action's concurrency, a transport with unlimited unacked events,
+// and on_failure = "skip" on transports that cannot say their max_deliver (one answering 0,
+// and a 1.0 plugin), each at the file:line:col of its key.
+const char *k_ordering_config = R"([transports.known]
+plugin = "abi_caps"
+max_deliveries = 5
+max_unacked = -1
+[transports.unknown]
+plugin = "abi_caps"
+[transports.legacy]
+plugin = "raw_v10"
+[actions.wide]
+plugin = "abi_caps"
+max_concurrency = 40
+[[pipelines]]
+name = "a"
+transport = "known"
+actions = ["wide"]
+max_in_flight = 100
+ordering = "entity"
+on_failure = "skip"
+[[pipelines]]
+name = "b"
+transport = "unknown"
+actions = ["wide"]
+ordering = "entity"
+on_failure = "skip"
+[[pipelines]]
+name = "c"
+transport = "legacy"
+actions = ["wide"]
+ordering = "entity"
+on_failure = "skip"
+)";
+
+TEST(AbiLimits, validate_warns_about_ordering_from_the_components_own_limits) {
+    fobs_test::TempDir dir("fobs-caps-limits");
+    fs::create_directories(dir.path() / "plugins");
+    for (const char *name : {"abi_caps", "raw_v10"})
+        fs::copy_file(fs::path(k_caps_dir) / (std::string(name) + ".so"),
+                      dir.path() / "plugins" / (std::string(name) + ".so"));
+    const std::string config = (dir.path() / "observer.toml").string();
+    fobs_test::write_file(config, k_ordering_config);
+    auto [code, out] = run_command({fobs_test::observer_binary(), "validate", "-c", config,
+                                    "--plugin-dir", (dir.path() / "plugins").string()},
+                                   {{"FRAISEQL_OBSERVER_PLUGIN_PATH", ""}}, 30s);
+    ASSERT_EQ(code, 0) << out;
+    EXPECT_THAT(out, HasSubstr(config + ":17:12: pipelines[0].ordering: pipeline `a`: with ordering = "
+                               "\"entity\" parked events hold their delivery slot, and the window is "
+                               "only 100 events (min of max_in_flight) for actions running up to 40 at "
+                               "once; a few keys with many events then leave the actions idle. Use at "
+                               "least 160 (4 x the actions' concurrency)"));
+    EXPECT_THAT(out, HasSubstr(config + ":17:12: pipelines[0].ordering: pipeline `a`: with ordering = "
+                               "\"entity\" set the transport's max_ack_pending (unlimited) to at most "
+                               "max_in_flight (100)"));
+    EXPECT_THAT(out, Not(HasSubstr("pipelines[0].on_failure"))) << "max_deliveries 5 is known";
+    EXPECT_THAT(out, Not(HasSubstr("pipelines[1].ordering"))) << "1024 >= 160, unacked unknown";
+    EXPECT_THAT(out, HasSubstr(config + ":24:14: pipelines[1].on_failure: pipeline `b`: the observer "
+                               "cannot read max_deliver of transport plugin `abi_caps`, so it cannot "
+                               "tell a failing event's last delivery: \"skip\" behaves like \"park\""));
+    EXPECT_THAT(out, HasSubstr(config + ":30:14: pipelines[2].on_failure: pipeline `c`: the observer "
+                               "cannot read max_deliver of transport plugin `raw_v10`"));
+}
+
+TEST(AbiLimits, run_logs_the_same_warnings) {
+    fobs_test::TempDir plugins("fobs-caps-limits-run");
+    fs::copy_file(fs::path(k_caps_dir) / "abi_caps.so", plugins.path() / "abi_caps.so");
+    fobs_test::ObserverProcess obs(
+        "[observer]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"
+        "[transports.t]\nplugin = \"abi_caps\"\n"
+        "[actions.act]\nplugin = \"abi_caps\"\n"
+        "[[pipelines]]\nname = \"p\"\ntransport = \"t\"\nactions = [\"act\"]\n"
+        "ordering = \"entity\"\non_failure = \"skip\"\n",
+        {"--plugin-dir", plugins.path().string()});
+    std::string why;
+    ASSERT_TRUE(obs.wait_started(why)) << why;
+    ASSERT_TRUE(fobs_test::eventually([&] {
+        return obs.log().find("pipelines[0].on_failure: pipeline `p`: the observer cannot read "
+                              "max_deliver of transport plugin `abi_caps`") != std::string::npos;
+    }, 10s)) << obs.log();
+    EXPECT_EQ(obs.stop(), 0) << obs.log();
 }
 
 // A transport whose peer comes up later: `run` retries its start with backoff (not ready

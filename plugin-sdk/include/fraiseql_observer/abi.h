@@ -428,7 +428,9 @@ typedef struct fobs_json_capability {
 } fobs_json_capability;
 
 /* fobs.limits/1 [any-thread, after create]: what the host needs to know to size timeouts
- * around this component, e.g. an action's longest single attempt. */
+ * and windows around this component, e.g. an action's longest single attempt. Every entry
+ * answers from the component's configuration (it may be called on a created, never started
+ * instance, as `validate` does). */
 typedef struct fobs_limits_capability {
     uint32_t struct_size;
     /* The longest one `execute` (or `publish`) attempt can take before the component itself
@@ -439,6 +441,23 @@ typedef struct fobs_limits_capability {
      * milliseconds; 0 when never or unknown. `fraiseql-observer validate` warns when it is
      * less than twice a pipeline's longest action attempt. NULL = unknown. */
     uint64_t (*redelivery_after_ms)(void *self);
+
+    /* Appended later in 1.1 (check with FOBS_HAS_FIELD(cap, fobs_limits_capability, ...); a
+     * NULL function is the same as answering 0). With ordering = "entity" the host sizes its
+     * per-key window and its handling of a failing event from these; `validate` and `run`
+     * warn about a window too small for the actions, and about on_failure = "skip" with a
+     * transport that answers 0 to max_deliveries. */
+    /* A transport: deliveries of one event to one consumer before the transport gives up on
+     * it (dead-letters or drops it; JetStream: max_deliver); 0 when unknown, UINT64_MAX when
+     * unlimited. The host needs it to tell a failing event's last delivery. */
+    uint64_t (*max_deliveries)(void *self);
+    /* A transport: events one consumer may hold unsettled at once, counting those awaiting a
+     * redelivery after a RETRY (JetStream: max_ack_pending); beyond it the transport delivers
+     * nothing new. 0 when unknown, UINT64_MAX when unlimited. */
+    uint64_t (*max_unacked)(void *self);
+    /* An action: how many attempts it runs at once (the webhook: requests in flight, its
+     * max_concurrency, a batch request counting once). 0 when unknown. */
+    uint64_t (*max_concurrency)(void *self);
 } fobs_limits_capability;
 
 /* ---------------------------------------------------------------------------------------- */

@@ -271,8 +271,9 @@ class Writer {
 /// Base of every component: lifecycle hooks with sensible defaults.
 ///
 /// Capabilities (ABI 1.1, shapes in abi.h): a component offers fobs.status/1, fobs.dlq/1,
-/// fobs.sql/1 or fobs.limits/1 by overriding status_json, dlq_json, sql_json or
-/// max_attempt_ms; any other capability by declaring
+/// fobs.sql/1 or fobs.limits/1 by overriding status_json, dlq_json, sql_json or any of
+/// max_attempt_ms, redelivery_after_ms, max_deliveries, max_unacked, max_concurrency (the
+/// others then answer 0, "unknown"); any other capability by declaring
 ///     static const void *capability(const char *id);
 /// in its class (returning its own static struct for `id`, or nullptr).
 class Component {
@@ -312,6 +313,18 @@ class Component {
     virtual uint64_t max_attempt_ms() const { return 0; }
     /// fobs.limits/1, transports: ms before an unsettled delivery comes again, 0 = unknown.
     virtual uint64_t redelivery_after_ms() const { return 0; }
+    /// fobs.limits/1, transports: deliveries of one event before the transport gives up on it
+    /// (dead-letters it; JetStream max_deliver). 0 = unknown, which makes the host treat
+    /// on_failure = "skip" like "park" (with a warning); UINT64_MAX = unlimited. [any-thread]
+    virtual uint64_t max_deliveries() const { return 0; }
+    /// fobs.limits/1, transports: events one consumer may hold unsettled at once, those
+    /// awaiting a redelivery included (JetStream max_ack_pending). 0 = unknown, UINT64_MAX =
+    /// unlimited. The host warns when, with ordering = "entity", it exceeds max_in_flight or
+    /// leaves a window under 4 x the actions' concurrency. [any-thread]
+    virtual uint64_t max_unacked() const { return 0; }
+    /// fobs.limits/1, actions: attempts run at once (webhook: requests in flight,
+    /// max_concurrency). 0 = unknown. [any-thread]
+    virtual uint64_t max_concurrency() const { return 0; }
 
     const Host &host() const noexcept { return host_; }
 
@@ -609,7 +622,10 @@ constexpr bool has_sql_v = !std::is_same_v<decltype(&T::sql_json), decltype(&Com
 template <class T>
 constexpr bool has_limits_v =
     !std::is_same_v<decltype(&T::max_attempt_ms), decltype(&Component::max_attempt_ms)> ||
-    !std::is_same_v<decltype(&T::redelivery_after_ms), decltype(&Component::redelivery_after_ms)>;
+    !std::is_same_v<decltype(&T::redelivery_after_ms), decltype(&Component::redelivery_after_ms)> ||
+    !std::is_same_v<decltype(&T::max_deliveries), decltype(&Component::max_deliveries)> ||
+    !std::is_same_v<decltype(&T::max_unacked), decltype(&Component::max_unacked)> ||
+    !std::is_same_v<decltype(&T::max_concurrency), decltype(&Component::max_concurrency)>;
 template <class T, class = void> struct has_own_capability : std::false_type {};
 template <class T>
 struct has_own_capability<T, std::void_t<decltype(T::capability(static_cast<const char *>(nullptr)))>>
@@ -643,16 +659,10 @@ inline fobs_status sql_call(void *p, fobs_str request, fobs_write_fn write, void
     return answer_json(p, request, write, closure, err,
                        [](Component *c, std::string_view r, const Writer &) { return c->sql_json(r); });
 }
-inline uint64_t limits_call(void *p) noexcept {
+// fobs.limits/1 entries: a throwing override answers 0 ("unknown").
+template <uint64_t (Component::*Fn)() const> uint64_t limit_call(void *p) noexcept {
     try {
-        return self(p)->max_attempt_ms();
-    } catch (...) {
-        return 0;
-    }
-}
-inline uint64_t redelivery_call(void *p) noexcept {
-    try {
-        return self(p)->redelivery_after_ms();
+        return (self(p)->*Fn)();
     } catch (...) {
         return 0;
     }
@@ -666,8 +676,10 @@ template <class T> const void *get_capability(const char *id) noexcept {
     static const fobs_json_capability status_cap = {sizeof(fobs_json_capability), &status_call};
     static const fobs_json_capability dlq_cap = {sizeof(fobs_json_capability), &dlq_call};
     static const fobs_json_capability sql_cap = {sizeof(fobs_json_capability), &sql_call};
-    static const fobs_limits_capability limits_cap = {sizeof(fobs_limits_capability), &limits_call,
-                                                      &redelivery_call};
+    static const fobs_limits_capability limits_cap = {
+        sizeof(fobs_limits_capability),          &limit_call<&Component::max_attempt_ms>,
+        &limit_call<&Component::redelivery_after_ms>, &limit_call<&Component::max_deliveries>,
+        &limit_call<&Component::max_unacked>,     &limit_call<&Component::max_concurrency>};
     std::string_view want(id);
     if (has_status_v<T> && want == FOBS_CAP_STATUS) return &status_cap;
     if (has_dlq_v<T> && want == FOBS_CAP_DLQ) return &dlq_cap;
