@@ -211,7 +211,9 @@ actions = ["hook"]
         auto backlog = [&] {
             return std::stol(pg_->scalar("SELECT count(*) FROM fraiseql_observer.outbox", db));
         };
-        if (!eventually([&] { return delivered() >= N && backlog() == 0; }, 60s)) {
+        // Generous: on a loaded 2-core machine an R3 consumer catches up slowly after an
+        // election (2 500-2 900 of 4 000 in 60 s with two CPU burners beside it, nothing lost).
+        if (!eventually([&] { return delivered() >= N && backlog() == 0; }, 150s)) {
             const Status st = status(obs);
             FAIL() << delivered() << " of " << N << " delivered, outbox backlog " << backlog()
                    << "; stream holds " << st.stored << ", consumer pending " << st.pending
@@ -265,14 +267,12 @@ TEST_F(NatsClusterPipeline, stream_leader_sigkilled_mid_stream_loses_nothing) {
 }
 
 // The durable consumer has its own Raft group and leader (often another member than the
-// stream's): the fetch loop must carry on when it moves.
-// DISABLED while open (2026-12-03): since this session's changes it fails most runs on a
-// loaded 2-core machine -- 3 996 of 4 000 events delivered 60 s after the kill with the outbox
-// empty (helpers saw 3 186-3 655). Either events the stream confirmed are not redelivered after
-// the consumer leader moves (ack_wait is 10 s here) or they are lost: to be investigated first
-// next session (run with --gtest_also_run_disabled_tests). The stream-leader and
-// connected-member kills below still run.
-TEST_F(NatsClusterPipeline, DISABLED_consumer_leader_sigkilled_mid_stream_fetch_loop_carries_on) {
+// stream's): the fetch loop must carry on when it moves. This case once fell short (3 996 of
+// 4 000 after 60 s on a loaded machine): deliveries lost with the killed consumer leader still
+// counted against JetStream's own MaxDeliver, so an event could be given up by the server
+// unattempted. The consumer's MaxDeliver is now unlimited and the plugin counts (see
+// NatsWorkerKill.worker_killed_on_the_last_delivery_leaves_the_event_to_the_next_worker).
+TEST_F(NatsClusterPipeline, consumer_leader_sigkilled_mid_stream_fetch_loop_carries_on) {
     run_through_node_loss("cl_cons", [&] {
         int leader = -1;
         eventually([&] { return (leader = cluster_->stream_leader("cl_cons", "cl_cons_worker")) >= 0; },
