@@ -184,6 +184,8 @@ void Publisher::publish(const sdk::Event &event, sdk::Completion done) {
         Pending &p = pending_[msg];
         p.done = std::move(done);
         p.attempts = 1; // counted here, under the lock already held (send() would lock again)
+        p.sent = clock_type::now();
+        p.in_cnats = true;
     }
     send(msg, true);
 }
@@ -230,11 +232,14 @@ void Publisher::send(natsMsg *msg, bool counted) {
         auto it = pending_.find(msg);
         if (it == pending_.end()) return;
         it->second.attempts++;
+        it->second.sent = clock_type::now();
+        it->second.in_cnats = true;
     }
     if (context_stale()) refresh_context();
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = config_.publish_timeout_ms; // PubAck timeout -> ack handler with NATS_TIMEOUT
+    // No MaxWait: the PubAck timeout is the retry thread's (take_back_overdue). cnats' own
+    // costs per message an allocation, a timer entry that outlives the PubAck and, at the
+    // deadline, a dummy message through the PubAck thread and the garbage collector: with it
+    // the publish path cost 4-6 CPU-us more per event (bench/run.sh, batch section).
     natsStatus s;
     {
         std::shared_lock lk(ctx_mu_);
@@ -245,7 +250,7 @@ void Publisher::send(natsMsg *msg, bool counted) {
         }
         js_used_ = true;
         natsMsg *m = msg;
-        s = js_PublishMsgAsync(js_, &m, &po);
+        s = js_PublishMsgAsync(js_, &m, nullptr);
     }
     if (s == NATS_OK) return;
     std::string why = nats_error(s, "publish");
@@ -294,6 +299,7 @@ void Publisher::attempt_failed(natsMsg *msg, const std::string &why) {
     }
     Pending &p = it->second;
     p.last_error = why;
+    p.in_cnats = false;
     if (stopping_ || p.attempts >= config_.publish_max_attempts) {
         lk.unlock();
         finish(msg, FOBS_OUTCOME_RETRY,
@@ -335,10 +341,51 @@ void Publisher::finish(natsMsg *msg, fobs_outcome_kind kind, const std::string &
     }
 }
 
+bool Publisher::take_back_overdue() {
+    std::vector<natsMsg *> back;
+    {
+        std::unique_lock lk(ctx_mu_);
+        // Only a context that published: cnats 3.4.1's js_PublishAsyncGetPendingList crashes
+        // on one that never did.
+        if (!js_ || !js_used_.load()) return false;
+        natsMsgList list{};
+        if (js_PublishAsyncGetPendingList(&list, js_) != NATS_OK) return false;
+        for (int i = 0; i < list.Count; ++i) {
+            back.push_back(list.Msgs[i]);
+            list.Msgs[i] = nullptr;
+        }
+        natsMsgList_Destroy(&list);
+    }
+    // cnats lets go of every message at once: the overdue ones count a failed attempt, the
+    // others go out again now with the same Nats-Msg-Id (the stream keeps one copy) and a
+    // fresh timeout. A PubAck that still comes for an earlier send finds nothing and is dropped.
+    const auto timeout = std::chrono::milliseconds(config_.publish_timeout_ms);
+    const auto now = clock_type::now();
+    std::vector<natsMsg *> overdue, resend, settled;
+    {
+        std::lock_guard lk(mu_);
+        for (natsMsg *m : back) {
+            auto it = pending_.find(m);
+            if (it == pending_.end()) settled.push_back(m); // completed by stop()
+            else if (it->second.sent + timeout <= now) overdue.push_back(m);
+            else {
+                it->second.sent = now;
+                resend.push_back(m);
+            }
+        }
+    }
+    for (natsMsg *m : settled) natsMsg_Destroy(m);
+    const std::string why = "no PubAck within " + std::to_string(config_.publish_timeout_ms) + " ms";
+    for (natsMsg *m : overdue) attempt_failed(m, why);
+    for (natsMsg *m : resend) send(m, true);
+    return !back.empty();
+}
+
 void Publisher::retry_loop() {
-    // Also wakes every 250 ms to notice a closed or replaced connection: what waits for a
-    // PubAck on it would otherwise wait forever.
+    // Also wakes every 250 ms to notice a closed or replaced connection (what waits for a
+    // PubAck on it would otherwise wait forever), and at the first PubAck deadline.
     constexpr auto check_every = std::chrono::milliseconds(250);
+    const auto timeout = std::chrono::milliseconds(config_.publish_timeout_ms);
     std::unique_lock lk(mu_);
     while (!stopping_) {
         if (!pending_.empty()) {
@@ -348,8 +395,19 @@ void Publisher::retry_loop() {
             if (stopping_) break;
         }
         auto now = clock_type::now();
+        auto first_deadline = clock_type::time_point::max();
+        for (const auto &[m, p] : pending_)
+            if (p.in_cnats) first_deadline = std::min(first_deadline, p.sent + timeout);
+        if (first_deadline <= now) {
+            lk.unlock();
+            bool took = take_back_overdue();
+            lk.lock();
+            // Nothing to take back: the overdue PubAck is being handled right now.
+            if (!took) retry_cv_.wait_until(lk, clock_type::now() + std::chrono::milliseconds(5));
+            continue;
+        }
         if (retries_.empty() || now < retries_.begin()->first) {
-            auto until = now + check_every;
+            auto until = std::min(now + check_every, first_deadline);
             if (!retries_.empty()) until = std::min(until, retries_.begin()->first);
             retry_cv_.wait_until(lk, until);
             continue;

@@ -55,14 +55,20 @@ class Publisher {
         sdk::Completion done;
         int64_t attempts = 0;
         std::string last_error;
+        std::chrono::steady_clock::time_point sent{}; // the current attempt's start
+        bool in_cnats = false; // handed to js_PublishMsgAsync, waiting for its PubAck
     };
 
     static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
     void handle_ack(natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae);
     // Sends (or re-sends) `msg`, whose Pending is registered; on a synchronous failure the
     // attempt is scheduled for a retry or, out of attempts, finished. `counted`: the caller
-    // already counted this attempt in its Pending.
+    // already counted this attempt (and set `sent`, `in_cnats`) in its Pending.
     void send(natsMsg *msg, bool counted = false);
+    // The PubAck timeout (publish_timeout_ms), ours rather than cnats': takes the messages
+    // cnats holds back, fails the overdue attempts and re-sends the others at once. false when
+    // cnats held nothing.
+    bool take_back_overdue();
     void attempt_failed(natsMsg *msg, const std::string &why);
     void finish(natsMsg *msg, const fobs_outcome_kind kind, const std::string &reason);
     // A permanent refusal of an event that was registered in pending_ (PubAck or send error).
