@@ -296,7 +296,8 @@ class NatsTransport final : public sdk::Transport {
 // cnats keeps process-wide state and threads (timers, async callbacks, subscription
 // dispatchers) that outlive every connection. The host calls deinit after the last component
 // was destroyed and before unloading this library: waiting there until those threads have
-// unrolled makes unloading safe (this library used to be linked `-z nodelete` instead).
+// unrolled closes cnats cleanly. The library is still linked `-z nodelete` (CMakeLists.txt):
+// CloseAndWait can return a moment before the last cnats thread has left libnats code.
 struct CnatsLibrary {
     static void init() {
         if (natsStatus s = nats_Open(-1); s != NATS_OK)
