@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -30,6 +31,47 @@ std::set<std::string> processed_ids(const std::string &log) {
             ids.insert(m[1]);
     }
     return ids;
+}
+
+// The config of a `run --role worker` process on one nats pipeline: stream `<name>_events` on
+// subjects `<name>.mutation.>`, consumer `<name>_worker`, ack_wait 2 s, max_deliver as given
+// (0: the plugin's default), and a log action that takes delay_ms per event.
+std::string worker_config(const std::string &url, const std::string &name, int delay_ms,
+                          int max_deliver = 0) {
+    return R"(
+[observer]
+metrics_listen = ""
+log_level = "info"
+
+[transports.bus]
+plugin = "nats"
+url = ")" + url + R"("
+stream_name = ")" + name + R"(_events"
+subject_prefix = ")" + name + R"(.mutation"
+dlq_prefix = ")" + name + R"(.dlq"
+[transports.bus.jetstream]
+max_bytes = 67108864
+ack_wait_secs = 2
+)" + (max_deliver > 0 ? "max_deliver = " + std::to_string(max_deliver) + "\n" : std::string()) +
+           R"(
+[actions.audit]
+plugin = "log"
+delay_ms = )" + std::to_string(delay_ms) + R"(
+
+[[pipelines]]
+name = "orders"
+transport = "bus"
+actions = ["audit"]
+consumer = ")" + name + R"(_worker"
+)";
+}
+
+// A `fraiseql-observer run --role worker` process with that config, its output in `log`.
+fobs_test::Process start_worker(const std::filesystem::path &config, const std::filesystem::path &log) {
+    fobs_test::ProcessOptions o;
+    o.argv = {fobs_test::observer_binary(), "run", "-c", config.string(), "--role", "worker"};
+    o.output = log;
+    return fobs_test::Process(o);
 }
 
 TEST(NatsWorkerKill, kill9_mid_batch_then_restart_processes_every_event_at_least_once) {
@@ -55,38 +97,8 @@ TEST(NatsWorkerKill, kill9_mid_batch_then_restart_processes_every_event_at_least
     }
     ASSERT_TRUE(fobs_test::eventually([&] { return ok == N; }, 30s));
 
-    fobs_test::write_file(dir / "worker.toml", R"(
-[observer]
-metrics_listen = ""
-log_level = "info"
-
-[transports.bus]
-plugin = "nats"
-url = ")" + nats.url() + R"("
-stream_name = "kill_events"
-subject_prefix = "kill.mutation"
-dlq_prefix = "kill.dlq"
-[transports.bus.jetstream]
-max_bytes = 67108864
-ack_wait_secs = 2
-
-[actions.audit]
-plugin = "log"
-delay_ms = 2
-
-[[pipelines]]
-name = "orders"
-transport = "bus"
-actions = ["audit"]
-consumer = "kill_worker"
-)");
-    auto worker = [&](const std::string &log) {
-        fobs_test::ProcessOptions o;
-        o.argv = {fobs_test::observer_binary(), "run", "-c", (dir / "worker.toml").string(),
-                  "--role", "worker"};
-        o.output = dir / log;
-        return fobs_test::Process(o);
-    };
+    fobs_test::write_file(dir / "worker.toml", worker_config(nats.url(), "kill", 2));
+    auto worker = [&](const std::string &log) { return start_worker(dir / "worker.toml", dir / log); };
 
     auto first = worker("first.log");
     ASSERT_TRUE(fobs_test::eventually(
@@ -139,42 +151,11 @@ TEST(NatsWorkerKill, worker_killed_on_the_last_delivery_leaves_the_event_to_the_
     t->start();
     ASSERT_EQ(t->publish_sync(fobs_test::make_event("held-1")).kind, FOBS_OUTCOME_OK);
 
-    auto write_config = [&](const std::string &file, int delay_ms) {
-        fobs_test::write_file(dir / file, R"(
-[observer]
-metrics_listen = ""
-log_level = "info"
-
-[transports.bus]
-plugin = "nats"
-url = ")" + nats.url() + R"("
-stream_name = "last_events"
-subject_prefix = "last.mutation"
-dlq_prefix = "last.dlq"
-[transports.bus.jetstream]
-max_bytes = 67108864
-ack_wait_secs = 2
-max_deliver = 1
-
-[actions.audit]
-plugin = "log"
-delay_ms = )" + std::to_string(delay_ms) + R"(
-
-[[pipelines]]
-name = "orders"
-transport = "bus"
-actions = ["audit"]
-consumer = "last_worker"
-)");
-    };
-    write_config("slow.toml", 600000); // holds its one delivery (kept alive) until killed
-    write_config("fast.toml", 0);
+    // The slow one holds its one delivery (kept alive) until it is killed.
+    fobs_test::write_file(dir / "slow.toml", worker_config(nats.url(), "last", 600000, 1));
+    fobs_test::write_file(dir / "fast.toml", worker_config(nats.url(), "last", 0, 1));
     auto worker = [&](const std::string &config, const std::string &log) {
-        fobs_test::ProcessOptions o;
-        o.argv = {fobs_test::observer_binary(), "run", "-c", (dir / config).string(), "--role",
-                  "worker"};
-        o.output = dir / log;
-        return fobs_test::Process(o);
+        return start_worker(dir / config, dir / log);
     };
     auto consumer = [&] {
         auto st = json::parse(
