@@ -519,10 +519,11 @@ inline int32_t ready(void *p, fobs_error *why) noexcept {
     }
 }
 
-inline fobs_status admin(void *p, fobs_str request, fobs_write_fn write, void *closure,
-                         fobs_error *err) noexcept {
+template <class Fn>
+fobs_status answer_json(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                        fobs_error *err, Fn &&fn) noexcept {
     try {
-        std::string answer = self(p)->admin(view(request));
+        std::string answer = fn(self(p), view(request), Writer(write, closure));
         write(closure, str(answer));
         return FOBS_OK;
     } catch (const UnsupportedOperation &e) {
@@ -530,6 +531,11 @@ inline fobs_status admin(void *p, fobs_str request, fobs_write_fn write, void *c
     } catch (...) {
         return report_current(err);
     }
+}
+inline fobs_status admin(void *p, fobs_str request, fobs_write_fn write, void *closure,
+                         fobs_error *err) noexcept {
+    return answer_json(p, request, write, closure, err,
+                       [](Component *c, std::string_view r, const Writer &) { return c->admin(r); });
 }
 
 inline fobs_status start_plain(void *p, fobs_error *err) noexcept {
@@ -631,19 +637,6 @@ template <class T>
 struct has_own_capability<T, std::void_t<decltype(T::capability(static_cast<const char *>(nullptr)))>>
     : std::true_type {};
 
-template <class Fn>
-fobs_status answer_json(void *p, fobs_str request, fobs_write_fn write, void *closure,
-                        fobs_error *err, Fn &&fn) noexcept {
-    try {
-        std::string answer = fn(self(p), view(request), Writer(write, closure));
-        write(closure, str(answer));
-        return FOBS_OK;
-    } catch (const UnsupportedOperation &e) {
-        return report(err, e.what(), {}, false, FOBS_ERR_UNSUPPORTED);
-    } catch (...) {
-        return report_current(err);
-    }
-}
 inline fobs_status status_call(void *p, fobs_str request, fobs_write_fn write, void *closure,
                                fobs_error *err) noexcept {
     return answer_json(p, request, write, closure, err,
