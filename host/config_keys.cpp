@@ -20,9 +20,11 @@ void for_each_at(json &node, std::string_view path, const std::function<void(jso
         fn(node);
         return;
     }
-    if (path.front() == '[') {
+    // An index applies to an array only: in an object, a path starting with '[' is a member
+    // whose name starts with '[' (`"[x]" = ...` is a valid TOML key).
+    if (path.front() == '[' && node.is_array()) {
         const size_t close = path.find(']');
-        if (!node.is_array() || close == std::string_view::npos) return;
+        if (close == std::string_view::npos) return;
         size_t i = 0;
         auto [end, ec] = std::from_chars(path.data() + 1, path.data() + close, i);
         if (ec != std::errc() || end != path.data() + close || i >= node.size()) return;

@@ -655,6 +655,30 @@ target = "${HOST}"
     EXPECT_EQ(redacted["literal"], "$HOME is not expanded");
 }
 
+// Quoted TOML keys may hold the characters key paths are spelled with ('[', ']', '.'); a value
+// from the environment under such a key is still redacted (found by fuzz_config).
+TEST(ConfigInterpolation, values_under_keys_that_look_like_paths_are_redacted) {
+    const Config c = host::load_config_string(R"(
+[actions.hook]
+plugin = "webhook"
+"[0]" = "${TOKEN}"
+"[x.y" = "z${TOKEN}"
+"a]" = "${TOKEN}"
+nested = { "[1]" = "${TOKEN}", "a.b" = "${TOKEN}" }
+list = [["${TOKEN}"]]
+)",
+                                              "cfg.toml", options({{"TOKEN", "t0k-3n-value"}, {"DATABASE_URL", kDbUrl}}));
+    const host::ComponentConfig &a = c.actions.at(0);
+    const std::string redacted = host::redacted_config_json(a);
+    EXPECT_EQ(redacted.find("t0k-3n-value"), std::string::npos) << redacted;
+    const json j = json::parse(redacted);
+    EXPECT_EQ(j["[0]"], "***");
+    EXPECT_EQ(j["[x.y"], "***");
+    EXPECT_EQ(j["a]"], "***");
+    EXPECT_EQ(j["nested"]["[1]"], "***");
+    EXPECT_EQ(j["nested"]["a.b"], "***");
+}
+
 TEST(ConfigInterpolation, applies_to_host_owned_values) {
     const Config c = host::load_config_string(R"(
 [observer]
