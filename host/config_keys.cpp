@@ -123,7 +123,7 @@ std::vector<std::string> secret_paths(const ComponentConfig &cfg, const sdk::Key
             if ((table[i].flags & FOBS_KEY_SECRET) && table[i].name) add(table[i].name);
     } else {
         for (const auto &[path, where] : cfg.key_locations)
-            if (path.back() != ']' && is_secret_name(last_key(path))) add(path);
+            if (!path.empty() && path.back() != ']' && is_secret_name(last_key(path))) add(path);
     }
     return out;
 }

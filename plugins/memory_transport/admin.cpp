@@ -175,6 +175,7 @@ std::string MemoryLog::answer(std::string_view request_json, std::string op) {
             details.push_back(json{{"dlq_seq", seq}, {"id", id}, {"seq", new_seq}});
             ++replayed;
         }
+        dlq_changed();
         lock.unlock();
         if (replayed > 0) published_.add(double(replayed));
         json answer{{"replayed", replayed}, {"entries", details}};
@@ -196,6 +197,7 @@ std::string MemoryLog::answer(std::string_view request_json, std::string op) {
             purged = dlq_.size();
             dlq_.clear();
         }
+        dlq_changed();
         return json{{"purged", purged}}.dump();
     }
     throw sdk::UnsupportedOperation("unknown op '" + op + "' (memory transport offers status, "

@@ -30,6 +30,8 @@ MemoryLog::MemoryLog(Config config, sdk::Host host) : config_(std::move(config))
 void MemoryLog::start() {
     published_ = host_.counter("transport_stored_total", "Events stored by the transport (after de-duplication)",
                                {{"transport", std::string(host_.component_name())}});
+    dlq_depth_ = host_.gauge("dlq_depth", "Entries in the transport's dead-letter queue now (falls after replay or purge)",
+                             {{"transport", std::string(host_.component_name())}});
 }
 
 void MemoryLog::stop() {
@@ -321,6 +323,7 @@ void MemoryLog::dead_letter(Group &g, uint64_t seq, const std::string &reason,
                            dlq_.front().event->id);
             dlq_.pop_front();
         }
+        dlq_changed();
     }
     if (host_usable_) {
         g.dead_lettered.add();

@@ -129,6 +129,8 @@ class MemoryLog : public std::enable_shared_from_this<MemoryLog> {
     void maybe_erase(uint64_t seq);
     void sweep();
     void expire_deadlines(Group &g, Clock::time_point now);
+    /// [under mu_] Publishes dlq_'s size to the dlq_depth gauge.
+    void dlq_changed() { dlq_depth_.set(double(dlq_.size())); }
     void dead_letter(Group &g, uint64_t seq, const std::string &reason, const std::string &action,
                      uint32_t delivery_count);
     void update_gauges(Group &g);
@@ -158,6 +160,7 @@ class MemoryLog : public std::enable_shared_from_this<MemoryLog> {
     uint64_t last_dlq_seq_ = 0;
 
     sdk::Metric published_;
+    sdk::Metric dlq_depth_; // entries in dlq_ now; set by dlq_changed()
 };
 
 } // namespace fraiseql_observer::memory

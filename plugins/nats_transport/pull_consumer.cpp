@@ -94,7 +94,7 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
     std::atomic<int64_t> keepalive_ms; // in-progress after a message was held this long
     std::atomic<bool> subscribed{false};
 
-    sdk::Metric dead_lettered, pending_gauge, ack_pending_gauge;
+    sdk::Metric dead_lettered, pending_gauge, ack_pending_gauge, dlq_depth_gauge;
 
     std::shared_ptr<SubRef> cur;                  // the pull subscription (fetch thread)
     std::vector<std::shared_ptr<SubRef>> retired; // of replaced connections (fetch thread)
@@ -125,6 +125,11 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
         ack_pending_gauge = host.gauge("consumer_ack_pending",
                                        "Messages delivered to the consumer and not yet acked",
                                        labels);
+        // The DLQ stream is the transport's, shared by its pipelines: one series per transport,
+        // refreshed by each of its consumers.
+        dlq_depth_gauge = host.gauge("dlq_depth",
+                                     "Entries in the transport's dead-letter queue now (falls after replay or purge)",
+                                     {{"transport", std::string(host.component_name())}});
     }
 
     ~Core() {
@@ -515,6 +520,11 @@ struct PullConsumer::Core : std::enable_shared_from_this<PullConsumer::Core> {
             pending_gauge.set(static_cast<double>(ci->NumPending));
             ack_pending_gauge.set(static_cast<double>(ci->NumAckPending));
             jsConsumerInfo_Destroy(ci);
+        }
+        jsStreamInfo *si = nullptr;
+        if (js_GetStreamInfo(&si, link->js(), config.dlq_stream.c_str(), &jo, &code) == NATS_OK) {
+            dlq_depth_gauge.set(static_cast<double>(si->State.Msgs));
+            jsStreamInfo_Destroy(si);
         }
     }
 

@@ -398,6 +398,9 @@ TEST_F(NatsTransportTest, permanent_failure_goes_to_dlq_then_replay_processes_it
     EXPECT_EQ(dlq_msgs[0].headers["Nats-Msg-Id"], "poison:dlq:1");
     EXPECT_EQ(dlq_msgs[0].headers["Fobs-Original-Sequence"], "1");
     EXPECT_EQ(h.metric("events_dead_lettered_total", {{"pipeline", "orders"}}), 1);
+    // The depth gauge follows the DLQ stream (refreshed every 5 s by the consumer's ticker).
+    EXPECT_TRUE(fobs_test::eventually(
+        [&] { return h.metric("dlq_depth", {{"transport", "nats"}}) == 1; }, 12s));
 
     heal = true;
     json replay = admin(*t, {{"op", "dlq_replay"}, {"seq", entry["dlq_seq"]}});
@@ -408,6 +411,9 @@ TEST_F(NatsTransportTest, permanent_failure_goes_to_dlq_then_replay_processes_it
     EXPECT_EQ(seen[1].id, "poison") << "the body's id survives the replay";
     EXPECT_EQ(seen[1].delivery_count, 1u);
     EXPECT_EQ(admin(*t, {{"op", "status"}})["dlq"]["depth"], 0);
+    EXPECT_TRUE(fobs_test::eventually(
+        [&] { return h.metric("dlq_depth", {{"transport", "nats"}}) == 0; }, 12s))
+        << "the gauge falls after the replay";
     auto stored = raw.messages(n.stream);
     ASSERT_EQ(stored.size(), 2u);
     EXPECT_EQ(stored[1].headers["Nats-Msg-Id"],

@@ -679,6 +679,19 @@ list = [["${TOKEN}"]]
     EXPECT_EQ(j["nested"]["a.b"], "***");
 }
 
+TEST(ConfigInterpolation, an_empty_key_is_refused_at_its_place) {
+    try {
+        host::load_config_string("[actions.hook]\nplugin = \"webhook\"\n\"\" = \"${TOKEN}\"\n", "cfg.toml",
+                                 options({{"TOKEN", "t0k-3n-value"}, {"DATABASE_URL", kDbUrl}}));
+        FAIL() << "an empty key was accepted";
+    } catch (const host::ConfigError &e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.rfind("cfg.toml:3:", 0), 0u) << what;
+        EXPECT_NE(what.find("empty key"), std::string::npos) << what;
+        EXPECT_EQ(what.find("t0k-3n-value"), std::string::npos) << what;
+    }
+}
+
 TEST(ConfigInterpolation, applies_to_host_owned_values) {
     const Config c = host::load_config_string(R"(
 [observer]

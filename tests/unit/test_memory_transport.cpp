@@ -271,6 +271,9 @@ TEST_F(MemoryTransport, last_allowed_delivery_failing_dead_letters_with_the_reas
     EXPECT_EQ(e["original_seq"], rec.snapshot()[0].event.sequence);
     EXPECT_EQ(admin(*t, {{"op", "status"}})["messages"], 0); // settled: no longer in the log
     EXPECT_EQ(h.metric("events_dead_lettered_total", {{"pipeline", "orders"}}), 1.0);
+    EXPECT_EQ(h.metric("dlq_depth", {{"transport", "mem"}}), 1.0);
+    admin(*t, {{"op", "dlq_purge"}});
+    EXPECT_EQ(h.metric("dlq_depth", {{"transport", "mem"}}), 0.0) << "the gauge falls after a purge";
     EXPECT_TRUE(h.logged("dead-lettered"));
     EXPECT_TRUE(h.logged(id_of(9)));
 }
