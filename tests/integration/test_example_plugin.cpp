@@ -1,6 +1,7 @@
 // The out-of-tree plugin story, as a third party lives it: install fraiseql-observer to a
 // prefix, build examples/action_plugin against the installed SDK only with clang++ and libc++,
 // install it next to the shipped plugins, and run it from the installed g++-built binary.
+#include "installed_sdk.hpp"
 #include "process.hpp"
 
 #include <gtest/gtest.h>
@@ -26,7 +27,7 @@ TEST(ExamplePlugin, builds_against_installed_sdk_with_libcxx_and_runs_in_install
 
     // 1. cmake --install gives SPEC section 10's layout.
     {
-        auto [code, out] = run_command({"cmake", "--install", FOBS_TEST_BINARY_DIR, "--prefix", prefix.string()});
+        auto [code, out] = install_build_tree(prefix);
         ASSERT_EQ(code, 0) << out;
     }
     EXPECT_TRUE(fs::exists(prefix / "bin/fraiseql-observer"));
@@ -39,29 +40,17 @@ TEST(ExamplePlugin, builds_against_installed_sdk_with_libcxx_and_runs_in_install
     // 2. The example builds against the installed SDK only, with clang++ and libc++.
     fs::path build = dir / "example-build";
     {
-        auto [code, out] = run_command(
-            {"cmake", "-S", std::string(FOBS_TEST_SOURCE_DIR) + "/examples/action_plugin", "-B",
-             build.string(), "-G", "Ninja", "-DCMAKE_PREFIX_PATH=" + prefix.string(),
-             "-DCMAKE_CXX_COMPILER=clang++", "-DCMAKE_CXX_FLAGS=-stdlib=libc++",
-             "-DCMAKE_MODULE_LINKER_FLAGS=-stdlib=libc++"},
-            {}, std::chrono::seconds(120));
-        ASSERT_EQ(code, 0) << out;
-    }
-    {
-        auto [code, out] = run_command({"cmake", "--build", build.string()}, {}, std::chrono::seconds(300));
-        ASSERT_EQ(code, 0) << out;
-    }
-    {
-        auto [code, out] = run_command({"cmake", "--install", build.string(), "--prefix", prefix.string()});
+        auto [code, out] = build_and_install_plugin(
+            std::string(FOBS_TEST_SOURCE_DIR) + "/examples/action_plugin", build, prefix,
+            {"-DCMAKE_CXX_COMPILER=clang++", "-DCMAKE_CXX_FLAGS=-stdlib=libc++",
+             "-DCMAKE_MODULE_LINKER_FLAGS=-stdlib=libc++"});
         ASSERT_EQ(code, 0) << out;
     }
     fs::path so = prefix / "lib/fraiseql-observer/plugins/jsonl_file_action.so";
     ASSERT_TRUE(fs::exists(so));
     EXPECT_NE(cmd_output({"ldd", so.string()}).find("libc++"), std::string::npos)
         << "the example should be linked against libc++";
-    std::string syms = cmd_output({"nm", "-D", "--defined-only", so.string()});
-    EXPECT_EQ(syms.find("fobs_plugin_get_entry") != std::string::npos, true) << syms;
-    EXPECT_EQ(std::count(syms.begin(), syms.end(), '\n'), 1) << syms;
+    EXPECT_EQ(exported_symbols(so), std::vector<std::string>{"fobs_plugin_get_entry"});
 
     // 3. The installed binary finds it (relative to itself) beside the shipped plugins.
     std::string bin = (prefix / "bin/fraiseql-observer").string();
