@@ -257,8 +257,11 @@ void append_json_value(std::string &out, uint32_t type_oid, std::string_view tex
     case oid_jsonb:
         // Embedded as written when it is JSON the host accepts (nlohmann and the host's checker
         // agree, except the host refuses anything after a NUL byte). PostgreSQL's json type
-        // accepts numbers beyond a double (1e400): those values go out as their text.
-        if (text.find('\0') == std::string_view::npos && nlohmann::json::accept(text)) return void(out.append(text));
+        // accepts numbers beyond a double (1e400): those values go out as their text. nlohmann
+        // also skips a leading UTF-8 byte order mark, which is not JSON inside a document.
+        if (text.find('\0') == std::string_view::npos && text.substr(0, 3) != "\xEF\xBB\xBF" &&
+            nlohmann::json::accept(text))
+            return void(out.append(text));
         break;
     default: break;
     }
