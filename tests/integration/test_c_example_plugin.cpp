@@ -15,8 +15,11 @@
 #include <netinet/in.h>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace fobs_test;
 namespace fs = std::filesystem;
