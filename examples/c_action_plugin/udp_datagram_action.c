@@ -143,7 +143,6 @@ static fobs_status udp_start(void *instance, fobs_error *err) {
                      self->target_host, gai_strerror(rc));
         return retriable ? FOBS_ERR : FOBS_ERR_CONFIG;
     }
-    if (self->fd >= 0) close(self->fd); /* a start retried after a failure */
     self->fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
     if (self->fd < 0 || (flags = fcntl(self->fd, F_GETFL)) < 0 ||
         fcntl(self->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
