@@ -441,7 +441,8 @@ void redact_strings(json &j, std::initializer_list<const char *> only_keys = {})
         j = sdk::redact_secrets(j.get_ref<const std::string &>());
     } else if (j.is_object()) {
         for (auto &[k, v] : j.items()) {
-            bool named = std::any_of(only_keys.begin(), only_keys.end(), [&](const char *n) { return k == n; });
+            const std::string &key = k; // (a lambda may not capture a structured binding before clang 16)
+            bool named = std::any_of(only_keys.begin(), only_keys.end(), [&](const char *n) { return key == n; });
             if (named && v.is_string()) v = sdk::redact_secrets(v.get_ref<const std::string &>());
             else redact_strings(v, only_keys);
         }

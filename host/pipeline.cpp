@@ -756,14 +756,19 @@ bool Runtime::start(const RetryWait &wait) {
         }
         return ok;
     };
-    for (auto &[name, t] : impl_->transports)
+    // (Plain pointers for the lambdas: clang before 16 cannot capture structured bindings.)
+    for (auto &[name, t] : impl_->transports) {
+        auto *transport = static_cast<TransportInstance *>(t.get());
         if (!start_one(config_.find_transport(name), ComponentKind::transport, "transport '" + name + "'",
-                       [&] { static_cast<TransportInstance *>(t.get())->start(); }))
+                       [transport] { transport->start(); }))
             return finished(false);
-    for (auto &[name, a] : impl_->actions)
+    }
+    for (auto &[name, a] : impl_->actions) {
+        auto *action = static_cast<ActionInstance *>(a.get());
         if (!start_one(config_.find_action(name), ComponentKind::action, "action '" + name + "'",
-                       [&] { static_cast<ActionInstance *>(a.get())->start(); }))
+                       [action] { action->start(); }))
             return finished(false);
+    }
     for (auto &p : impl_->pipelines) {
         if (!p->consumes) continue;
         ConsumerSpec spec;
