@@ -90,17 +90,23 @@ done
 DATABASE_URL=postgres://observer@127.0.0.1/app run validate \
   -c "$root/etc/fraiseql-observer/fraiseql-observer.toml" || fail "example config does not validate"
 
-# A third-party plugin builds against the -dev package alone and loads into the installed binary.
-if ! { cmake -S "$src/examples/action_plugin" -B "$work/plugin" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-          -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF &&
-        cmake --build "$work/plugin"; } >"$work/plugin.log" 2>&1; then
-  cat "$work/plugin.log"
-  fail "example plugin does not build against the -dev package"
-fi
-grep -q "fraiseql-observer-sdk_DIR:PATH=$root/usr/lib/cmake/fraiseql-observer-sdk" "$work/plugin/CMakeCache.txt" \
-  || fail "example plugin found an SDK other than the packaged one"
-run plugins --plugin-dir "$work/plugin" | grep -q "$work/plugin/jsonl_file_action.so" \
-  || fail "installed binary does not load the plugin built against the -dev package"
+# A third-party plugin builds against the -dev package alone and loads into the installed binary:
+# both examples the -dev package ships (C++ and plain C), built from their installed copies.
+examples="$root/usr/share/doc/fraiseql-observer-dev/examples"
+for ex in action_plugin:jsonl_file c_action_plugin:udp_datagram; do
+  dir=${ex%%:*} name=${ex#*:}
+  [[ -f $examples/$dir/CMakeLists.txt ]] || fail "$(basename "$dev") lacks examples/$dir"
+  if ! { cmake -S "$examples/$dir" -B "$work/$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_PREFIX_PATH="$root/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF &&
+          cmake --build "$work/$dir"; } >"$work/$dir.log" 2>&1; then
+    cat "$work/$dir.log"
+    fail "example $dir does not build against the -dev package"
+  fi
+  grep -q "fraiseql-observer-sdk_DIR:PATH=$root/usr/lib/cmake/fraiseql-observer-sdk" "$work/$dir/CMakeCache.txt" \
+    || fail "example $dir found an SDK other than the packaged one"
+  run plugins --plugin-dir "$work/$dir" | grep -q "^$name .*$work/$dir/" \
+    || fail "installed binary does not load $dir built against the -dev package: $(run plugins --plugin-dir "$work/$dir")"
+done
 
 if ! command -v lintian >/dev/null 2>&1; then
   echo "SKIPPED (lintian part): lintian not found (scripts/install-deps.sh installs it); every other check passed"
