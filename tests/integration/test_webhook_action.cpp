@@ -3,6 +3,7 @@
 // plain HTTP and TLS with a certificate made at test time.
 #include "harness.hpp"
 #include "process.hpp"
+#include "webhook_receiver.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -30,41 +31,12 @@ const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const std::string kRawSecret = "a plain shared secret, used as raw bytes";
 const std::string kOtherSecret = "whsec_c2VjcmV0LXRoZS1yZWNlaXZlci1kb2VzLW5vdC1rbm93";
 
-/// A running tests/node/webhook_receiver.js and the statistics it writes.
-class NodeReceiver {
+/// tests/node/webhook_receiver.js verifying with `secrets`, over HTTPS with a certificate.
+class NodeReceiver : public fobs_test::WebhookReceiver {
   public:
     explicit NodeReceiver(std::vector<std::string> secrets, std::string tls_cert = {},
                           std::string tls_key = {})
-        : dir_("fobs-webhook"), port_(fobs_test::free_port()) {
-        std::vector<std::string> argv = {"node",
-                                         std::string(FOBS_TEST_SOURCE_DIR) +
-                                             "/tests/node/webhook_receiver.js",
-                                         "--port", std::to_string(port_), "--stats",
-                                         (dir_ / "stats.json").string()};
-        for (auto &s : secrets) argv.insert(argv.end(), {"--secret", s});
-        if (!tls_cert.empty()) argv.insert(argv.end(), {"--tls-cert", tls_cert, "--tls-key", tls_key});
-        fobs_test::ProcessOptions o;
-        o.argv = argv;
-        o.output = dir_ / "receiver.log";
-        process_ = fobs_test::Process(o);
-        if (!fobs_test::wait_for_port(port_))
-            throw std::runtime_error("webhook receiver did not start: " + process_.output());
-    }
-    ~NodeReceiver() { process_.stop(3s); }
-
-    int port() const { return port_; }
-    std::string url(const std::string &path, bool tls = false) const {
-        return std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    json stats() const {
-        auto text = fobs_test::read_file(dir_ / "stats.json");
-        return text.empty() ? json::object() : json::parse(text);
-    }
-
-  private:
-    fobs_test::TempDir dir_;
-    int port_;
-    fobs_test::Process process_;
+        : WebhookReceiver(Options{std::move(secrets), std::move(tls_cert), std::move(tls_key), false}) {}
 };
 
 std::string config(const std::string &url, json extra = json::object()) {

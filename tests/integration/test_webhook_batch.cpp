@@ -11,6 +11,7 @@
 #include "js_reader.hpp"
 #include "nats_server.hpp"
 #include "process.hpp"
+#include "webhook_receiver.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -37,33 +38,9 @@ using namespace std::chrono_literals;
 const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// tests/node/webhook_receiver.js with --log-bodies: every request's headers and body.
-class Receiver {
+class Receiver : public fobs_test::WebhookReceiver {
   public:
-    Receiver() : dir_("fobs-webhook-batch"), port_(fobs_test::free_port()) {
-        fobs_test::ProcessOptions o;
-        o.argv = {"node", std::string(FOBS_TEST_SOURCE_DIR) + "/tests/node/webhook_receiver.js",
-                  "--port", std::to_string(port_), "--stats", (dir_ / "stats.json").string(),
-                  "--secret", kSecret, "--log-bodies", "1"};
-        o.output = dir_ / "receiver.log";
-        process_ = fobs_test::Process(o);
-        if (!fobs_test::wait_for_port(port_))
-            throw std::runtime_error("webhook receiver did not start: " + process_.output());
-    }
-    ~Receiver() { process_.stop(3s); }
-
-    std::string url(const std::string &path) const {
-        return "http://127.0.0.1:" + std::to_string(port_) + path;
-    }
-    json stats() const {
-        auto j = json::parse(fobs_test::read_file(dir_ / "stats.json"), nullptr, false);
-        return j.is_discarded() ? json::object() : j;
-    }
-    json requests() const { return stats().value("requests_log", json::array()); }
-
-  private:
-    fobs_test::TempDir dir_;
-    int port_;
-    fobs_test::Process process_;
+    Receiver() : WebhookReceiver(Options{{kSecret}, {}, {}, true}) {}
 };
 
 std::string config(const std::string &url, json extra) {

@@ -1,7 +1,11 @@
 // A real webhook receiver for the webhook action's tests. Verifies every request with the
 // official Standard Webhooks library (npm `standardwebhooks`) and, independently, FraiseQL's
 // X-FraiseQL-Signature-256 with node's crypto; tracks concurrency; writes its statistics to a
-// JSON file after every request (atomically: write + rename) for the test to read.
+// JSON file after every request (atomically: write + rename) for the test to read. The two lists
+// that grow with every request go to JSON-lines files beside it, one line appended per request
+// (FILE.requests.jsonl, FILE.arrivals.jsonl): rewriting them whole after each request made
+// the receiver itself the bottleneck of long runs (quadratic). tests/support/webhook_receiver.hpp
+// reads the three back as one object.
 //
 //   node webhook_receiver.js --port P --stats FILE [--secret S]... [--tls-cert F --tls-key F]
 //                            [--log-bodies 1]   (requests_log entries also hold the body)
@@ -56,12 +60,16 @@ const stats = {
   by_path: {},
   last: null,
   reject_reasons: [],
+  requests_logged: 0, // lines in FILE.requests.jsonl (at most 1000)
   // Every request as node parsed it (the first 1000): a header or a whole request smuggled in
   // through a value shows up here. client_errors counts requests node could not parse.
-  requests_log: [],
   client_errors: 0,
-  arrivals: [],
 };
+const requestsFile = args.stats + '.requests.jsonl';
+const arrivalsFile = args.stats + '.arrivals.jsonl';
+fs.writeFileSync(requestsFile, '');
+fs.writeFileSync(arrivalsFile, '');
+const appendLine = (file, value) => fs.appendFileSync(file, JSON.stringify(value) + '\n');
 const failFor = new Map(); // /fail_for: value -> failures answered so far
 const ids = new Set();
 const failedOnce = new Set(); // Idempotency-Keys /fail_first has already failed
@@ -110,10 +118,12 @@ function handle(req, res) {
     if (id) ids.add(id);
     stats.distinct_ids = ids.size;
     stats.last = { method: req.method, path: url.pathname, headers: req.headers, body };
-    if (stats.requests_log.length < 1000)
-      stats.requests_log.push(args.log_bodies
+    if (stats.requests_logged < 1000) {
+      stats.requests_logged += 1;
+      appendLine(requestsFile, args.log_bodies
         ? { method: req.method, path: url.pathname, headers: req.headers, body }
         : { method: req.method, path: url.pathname, headers: req.headers });
+    }
 
     if (verifiers.length > 0) {
       let ok = false;
@@ -154,7 +164,7 @@ function handle(req, res) {
     }
     const arrival = event && typeof event === 'object' && !Array.isArray(event)
       ? { id: event.id, entity_id: event.entity_id, status: 200, t: Date.now() } : null;
-    if (arrival) stats.arrivals.push(arrival);
+    if (arrival && parts[0] !== 'fail_for') appendLine(arrivalsFile, arrival);
     if (parts[0] === 'fail_for') {
       const value = decodeURIComponent(parts[2] || '');
       const times = Number(parts[3] || 1);
@@ -163,7 +173,10 @@ function handle(req, res) {
       const fail = hit && n < times;
       if (fail) failFor.set(value, n + 1);
       const status = fail ? Number(parts[1]) : 200;
-      if (arrival) arrival.status = status;
+      if (arrival) {
+        arrival.status = status;
+        appendLine(arrivalsFile, arrival);
+      }
       writeStats();
       const headers = { 'Content-Type': 'text/plain' };
       const ra = url.searchParams.get('retry_after');
