@@ -925,25 +925,29 @@ void Runtime::Impl::ordering_warnings(const PipelineRt &p, std::vector<std::stri
             pc.ordering_at, path + ".ordering",
             "pipeline `" + pc.name + "`: with ordering = \"entity\" parked events hold their "
             "delivery slot, and the window is only " + std::to_string(window) +
-            " events (min of max_in_flight" + (map ? " and the transport's max_ack_pending" : "") +
+            " events (min of max_in_flight" + (map ? " and the transport's limit of unsettled events" : "") +
             ") for actions running up to " + std::to_string(concurrency) +
             " at once; a few keys with many events then leave the actions idle. Use at least " +
             std::to_string(4 * concurrency) + " (4 x the actions' concurrency)"));
+    // The limit is the plugin's own key (nats: jetstream.max_ack_pending, memory: capacity):
+    // the message names the transport and plugin, whose docs say which.
+    const ComponentConfig *tc = config.find_transport(pc.transport);
     if (unlimited || (map && *map > static_cast<int64_t>(pc.max_in_flight)))
         out.push_back(format_error(
             pc.ordering_at, path + ".ordering",
-            "pipeline `" + pc.name + "`: with ordering = \"entity\" set the transport's "
-            "max_ack_pending (" + (map ? std::to_string(*map) : std::string("unlimited")) +
+            "pipeline `" + pc.name + "`: with ordering = \"entity\" lower the limit of unsettled "
+            "events per consumer of transport `" + pc.transport + "` (plugin `" +
+            (tc ? tc->plugin : pc.transport) + "`: " +
+            (map ? std::to_string(*map) : std::string("unlimited")) +
             ") to at most max_in_flight (" + std::to_string(pc.max_in_flight) +
             "): otherwise new events can fill the window while a retried event waits for its "
             "redelivery, and the observer must hand parked events back (an extra delivery each) "
             "to let it in"));
     if (pc.on_failure == PipelineConfig::OnFailure::skip && p.transport->max_deliveries() == 0) {
-        const ComponentConfig *t = config.find_transport(pc.transport);
         out.push_back(format_error(
             pc.on_failure_at, path + ".on_failure",
             "pipeline `" + pc.name + "`: the observer cannot read max_deliver of transport "
-            "plugin `" + (t ? t->plugin : pc.transport) + "`, so it cannot tell a failing event's "
+            "plugin `" + (tc ? tc->plugin : pc.transport) + "`, so it cannot tell a failing event's "
             "last delivery: \"skip\" behaves like \"park\""));
     }
 }

@@ -308,8 +308,8 @@ TEST(AbiLimits, validate_warns_about_ordering_from_the_components_own_limits) {
                                "once; a few keys with many events then leave the actions idle. Use at "
                                "least 160 (4 x the actions' concurrency)"));
     EXPECT_THAT(out, HasSubstr(config + ":17:12: pipelines[0].ordering: pipeline `a`: with ordering = "
-                               "\"entity\" set the transport's max_ack_pending (unlimited) to at most "
-                               "max_in_flight (100)"));
+                               "\"entity\" lower the limit of unsettled events per consumer of transport "
+                               "`known` (plugin `abi_caps`: unlimited) to at most max_in_flight (100)"));
     EXPECT_THAT(out, Not(HasSubstr("pipelines[0].on_failure"))) << "max_deliveries 5 is known";
     EXPECT_THAT(out, Not(HasSubstr("pipelines[1].ordering"))) << "1024 >= 160, unacked unknown";
     EXPECT_THAT(out, HasSubstr(config + ":24:14: pipelines[1].on_failure: pipeline `b`: the observer "

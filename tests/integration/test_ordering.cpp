@@ -345,7 +345,7 @@ actions = ["hook"]
     EXPECT_EQ(rc, 0) << out;
     EXPECT_NE(out.find("the window is only 64 events"), std::string::npos) << out;
     EXPECT_NE(out.find("Use at least 128"), std::string::npos) << out;
-    EXPECT_NE(out.find("max_ack_pending (10000) to at most max_in_flight (64)"), std::string::npos) << out;
+    EXPECT_NE(out.find("lower the limit of unsettled events per consumer of transport `bus` (plugin `nats`: 10000) to at most max_in_flight (64)"), std::string::npos) << out;
     // Sized right: no warning.
     std::tie(rc, out) = validate(
         "[transports.bus]\nplugin = \"nats\"\nurl = \"nats://127.0.0.1:1\"\n"
