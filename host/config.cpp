@@ -543,7 +543,7 @@ class Loader {
             const std::string f = full + "." + key;
             // `"" = ...` is valid TOML, but no plugin has such a key, and a key path could not
             // name it.
-            if (key.empty()) fail(at_key(k, v), f, "an empty key (\"\") is not a valid key");
+            if (key.empty()) fail(at_key(k, v), full + ".\"\"", "an empty key is not a valid key");
             c.key_locations[r] = at_key(k, v);
             json value;
             const bool used_env = convert_value(v, r, f, c, value);
