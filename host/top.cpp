@@ -138,6 +138,10 @@ MetricsSnapshot summarize_metrics(const std::vector<MetricSample> &samples) {
             snap.ready = s.value == 1;
             continue;
         }
+        if (n == "dlq_depth") { // the transport's, not a pipeline's
+            snap.dlq_depth[s.label("transport")] = s.value;
+            continue;
+        }
         std::string pipeline = s.label("pipeline");
         if (pipeline.empty()) continue;
         PipelineTotals &p = snap.pipelines[pipeline];
@@ -307,9 +311,16 @@ std::vector<std::string> render_frame(const FrameInfo &info, const std::vector<P
                                  count_text(r.dead_lettered), backlog));
     }
     if (rows.empty()) lines.push_back("(no pipeline reports metrics yet)");
+    if (!info.dlq_depth.empty()) {
+        std::string dlq = "DLQ now:";
+        for (const auto &[transport, depth] : info.dlq_depth)
+            dlq += "  " + printable(transport.empty() ? "?" : transport) + " " + count_text(depth);
+        lines.push_back(dlq);
+    }
     lines.push_back("");
     lines.push_back("IN source records, OUT successful action runs; p50/p99 action time over the");
-    lines.push_back("last interval; DEAD dead-lettered since start; BACKLOG outbox rows or slot lag.");
+    lines.push_back("last interval; DEAD dead-lettered since start; BACKLOG outbox rows or slot lag;");
+    lines.push_back("DLQ now: entries waiting in each transport's dead-letter queue.");
     for (auto &l : lines)
         if (l.size() > width) l.resize(width);
     return lines;
@@ -479,7 +490,7 @@ int run_top(const TopOptions &options) {
             return 1;
         }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        FrameInfo info{shown_url, clock_text(), second->ready, "", false};
+        FrameInfo info{shown_url, clock_text(), second->ready, "", false, second->dlq_depth};
         for (const auto &l : render_frame(info, pipeline_rows(&*first, *second, secs), 1000))
             std::cout << l << "\n";
         return 0;
@@ -509,7 +520,8 @@ int run_top(const TopOptions &options) {
             }
         }
         g_resized = false;
-        FrameInfo info{shown_url, clock_text(), ready, error, term.keys()};
+        FrameInfo info{shown_url, clock_text(), ready, error, term.keys(),
+                       previous ? previous->dlq_depth : std::map<std::string, double>{}};
         std::string frame;
         if (screen) {
             auto [cols, lines_max] = terminal_size();

@@ -53,6 +53,7 @@ struct PipelineTotals {
 struct MetricsSnapshot {
     std::map<std::string, PipelineTotals> pipelines; // by pipeline name
     std::optional<bool> ready;                       // fraiseql_observer_ready
+    std::map<std::string, double> dlq_depth;         // dlq_depth, by transport
 };
 
 MetricsSnapshot summarize_metrics(const std::vector<MetricSample> &samples);
@@ -79,6 +80,7 @@ struct FrameInfo {
     std::optional<bool> ready;
     std::string error;                 // last scrape's failure, "" when it worked
     bool interactive = false;          // adds the "q quits" hint
+    std::map<std::string, double> dlq_depth; // entries in each transport's DLQ now (a line when any)
 };
 
 /// The view as lines of printable ASCII, none longer than `width` (at least 79 columns are

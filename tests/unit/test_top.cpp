@@ -110,6 +110,7 @@ std::string scrape(double in, double processed, double failed, double retried, d
          "fraiseql_observer_processing_duration_seconds_bucket{pipeline=\"orders\",action=\"log\",le=\"0.1\"} " + n(slow) + "\n"
          "fraiseql_observer_processing_duration_seconds_bucket{pipeline=\"orders\",action=\"log\",le=\"+Inf\"} " + n(slow) + "\n";
     if (parked) t += "fraiseql_observer_events_parked{pipeline=\"orders\",action=\"hook\"} 2\n";
+    t += "fraiseql_observer_dlq_depth{transport=\"default\"} 3\n";
     return t;
 }
 
@@ -131,6 +132,8 @@ TEST(TopRows, summarizes_per_pipeline_with_the_sources_backlog_and_slot_lag) {
     const auto &a = snap.pipelines.at("audit");
     EXPECT_EQ(a.slot_lag, 3221225472.0);
     EXPECT_FALSE(a.backlog);
+    // The DLQ's depth is the transport's: not a pipeline row.
+    EXPECT_EQ(snap.dlq_depth, (std::map<std::string, double>{{"default", 3}}));
 }
 
 TEST(TopRows, rates_and_quantiles_cover_only_the_interval) {
@@ -173,7 +176,7 @@ TEST(TopRows, a_restarted_instance_counts_from_zero) {
 TEST(TopFrame, fits_80_columns_and_shows_the_numbers) {
     auto before = summarize_metrics(parse_metrics_text(scrape(100, 50, 3, 1, 100, 0)));
     auto after = summarize_metrics(parse_metrics_text(scrape(12445, 12395, 5, 7, 12445, 0)));
-    FrameInfo info{"http://127.0.0.1:9464", "10:00:00", true, "", true};
+    FrameInfo info{"http://127.0.0.1:9464", "10:00:00", true, "", true, after.dlq_depth};
     auto lines = render_frame(info, pipeline_rows(&before, after, 1.0), 80);
     std::string all;
     for (const auto &l : lines) {
@@ -189,6 +192,7 @@ TEST(TopFrame, fits_80_columns_and_shows_the_numbers) {
     EXPECT_NE(all.find(" 250"), std::string::npos) << all;
     // audit: the slot lag in bytes, 3 GiB.
     EXPECT_NE(all.find("3.0GiB"), std::string::npos) << all;
+    EXPECT_NE(all.find("DLQ now:  default 3\n"), std::string::npos) << all;
 }
 
 TEST(TopFrame, hostile_names_cannot_reach_the_terminal_and_narrow_terminals_truncate) {
