@@ -8,20 +8,12 @@
 #include <string.h>
 
 void report_error(fobs_error *err, int32_t retriable, const char *key_path, const char *format, ...) {
+    char text[512];
     va_list args;
-    if (err == NULL) return;
-    if (err->message != NULL && err->message_capacity > 0) {
-        va_start(args, format);
-        vsnprintf(err->message, err->message_capacity, format, args);
-        va_end(args);
-    }
-    if (err->key_path != NULL && err->key_path_capacity > 0) {
-        size_t n = strlen(key_path);
-        if (n > err->key_path_capacity - 1) n = err->key_path_capacity - 1;
-        memcpy(err->key_path, key_path, n);
-        err->key_path[n] = '\0';
-    }
-    err->retriable = retriable;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    fobs_error_set(err, FOBS_ERR, retriable, key_path, text);
 }
 
 /* ---- a scanner for the JSON text the host writes ---------------------------------------- */

@@ -12,9 +12,11 @@
 #define UDP_DATAGRAM_CONFIG_READER_H
 
 #include <fraiseql_observer/abi.h>
+#include <fraiseql_observer/error.h>
 
-/* Fills `err` (either buffer may be absent) with a formatted message, the key it is about
- * ("" for none) and whether trying again later could help. */
+/* Formats the message (printf-style, up to 512 bytes) and hands it to the SDK's
+ * fobs_error_set with the key it is about ("" for none) and whether trying again later could
+ * help. */
 void report_error(fobs_error *err, int32_t retriable, const char *key_path, const char *format, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

@@ -1,6 +1,7 @@
-/* Header matrix: abi.h must compile cleanly as C99, C11 and C17 with -Wall -Wextra -pedantic
+/* Header matrix: abi.h (and error.h) must compile cleanly as C99, C11 and C17 with -Wall -Wextra -pedantic
  * -Werror. Uses every type and macro so that a broken declaration cannot hide. */
 #include <fraiseql_observer/abi.h>
+#include <fraiseql_observer/error.h>
 
 static void check_complete(const fobs_completion *self, const fobs_outcome *outcome) {
     (void)self;
@@ -32,6 +33,7 @@ int fobs_abi_h_check(const fobs_plugin_entry *entry) {
     (void)fn;
     (void)write;
     if (!FOBS_HAS_FIELD(&err, fobs_error, retriable)) return -1;
+    if (fobs_error_set(&err, FOBS_ERR_CONFIG, 0, "key", "message") != FOBS_ERR_CONFIG) return -1;
     if (entry == NULL || entry->abi_major != FOBS_ABI_MAJOR || entry->abi_minor > FOBS_ABI_MINOR)
         return -1;
     if (entry->action != NULL && entry->action->execute == NULL) return -1;

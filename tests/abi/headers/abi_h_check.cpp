@@ -1,6 +1,7 @@
-// Header matrix: abi.h must compile cleanly as C++11, 14, 17 and 20 with -Wall -Wextra
+// Header matrix: abi.h (and error.h) must compile cleanly as C++11, 14, 17 and 20 with -Wall -Wextra
 // -pedantic -Werror, with C linkage, and the C check file's usage must be valid C++ too.
 #include <fraiseql_observer/abi.h>
+#include <fraiseql_observer/error.h>
 
 #include <type_traits>
 
