@@ -62,6 +62,7 @@ std::string replicas_hint(Link &link, natsStatus s, jsErrCode code, int64_t repl
            "jetstream.replicas to at most the number of JetStream servers, or add servers: ";
 }
 
+
 struct StreamWanted {
     std::string name;
     std::string subject; // "{prefix}.>"
@@ -71,6 +72,37 @@ struct StreamWanted {
     int64_t replicas;
     bool memory;
 };
+
+std::string fmt_bytes(int64_t b) {
+    std::string out = std::to_string(b) + " bytes";
+    if (b >= (1LL << 30) && b % (1LL << 30) == 0)
+        out += " (" + std::to_string(b >> 30) + " GiB)";
+    else if (b >= (1LL << 20) && b % (1LL << 20) == 0)
+        out += " (" + std::to_string(b >> 20) + " MiB)";
+    return out;
+}
+
+// "insufficient storage resources available" names neither the setting nor the fix. JetStream
+// reserves a stream's whole max_bytes when the stream is created (or its max_bytes raised),
+// against max_file_store (max_memory_store for memory streams), which by default is 75 % of the
+// disk (memory) free when nats-server started; the stream itself is still empty.
+std::string resources_hint(jsErrCode code, const StreamWanted &w) {
+    if (code != JSStorageResourcesExceededErr && code != JSMemoryResourcesExceededErr &&
+        code != JSInsufficientResourcesErr)
+        return {};
+    const char *limit = w.memory ? "max_memory_store" : "max_file_store";
+    const char *free = w.memory ? "memory" : "disk";
+    if (w.max_bytes <= 0)
+        return std::string("nats-server has no JetStream ") + (w.memory ? "memory" : "storage") +
+               " left for stream " + w.name + " (its " + limit +
+               " is used up); free space, raise " + limit + ", or set jetstream.max_bytes: ";
+    return "stream " + w.name + " reserves its whole max_bytes, " + fmt_bytes(w.max_bytes) +
+           ", when it is created (jetstream.max_bytes; the DLQ stream takes the same, at most "
+           "1 GiB), and nats-server has less than that left to reserve (its " + limit +
+           ", by default 75 % of the " + free + " free when it started, minus what other "
+           "streams reserve); lower jetstream.max_bytes or raise " + limit +
+           " in the server's jetstream block: ";
+}
 
 void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
     jsStreamInfo *si = nullptr;
@@ -95,6 +127,7 @@ void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
         s = js_AddStream(&created, link.js(), &cfg, nullptr, &code);
         if (s != NATS_OK)
             throw ProvisionError(replicas_hint(link, s, code, w.replicas) +
+                                     resources_hint(code, w) +
                                      js_error(s, code, "creating stream " + w.name),
                                  !transient(s, code));
         jsStreamInfo_Destroy(created);
@@ -164,7 +197,7 @@ void ensure_stream(Link &link, const StreamWanted &w, const sdk::Host &host) {
     std::string what;
     for (const auto &c : changes) what += (what.empty() ? "" : ", ") + c;
     if (s != NATS_OK)
-        throw ProvisionError(replicas_hint(link, s, code, w.replicas) +
+        throw ProvisionError(replicas_hint(link, s, code, w.replicas) + resources_hint(code, w) +
                                  js_error(s, code, "updating stream " + w.name + " (" + what + ")"),
                              !transient(s, code));
     jsStreamInfo_Destroy(updated);

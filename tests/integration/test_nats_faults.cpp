@@ -160,6 +160,40 @@ TEST_F(NatsFaultsTest, connection_the_server_closed_is_rebuilt_and_the_consumer_
     t->stop();
 }
 
+// JetStream reserves a stream's whole max_bytes at creation against the server's
+// max_file_store (by default 75 % of the free disk). A default 10 GiB stream on a server with
+// less: a permanent start error that names the setting, the figure and both ways out. The same server takes a stream whose max_bytes fits.
+TEST_F(NatsFaultsTest, stream_larger_than_the_servers_storage_is_a_clear_start_error) {
+    fobs_test::NatsServer nats;
+    nats.stop();
+    nats.set_extra_args(
+        {"-c", nats.write_config("tiny.conf", "jetstream { max_file_store: 256MB }\n").string()});
+    nats.start();
+    json c = base_config(nats.url(), "big");
+    c["jetstream"].erase("max_bytes"); // the default, 10 GiB
+    auto t = h.transport("nats", c.dump(), "big");
+    try {
+        t->start();
+        ADD_FAILURE() << "a 10 GiB stream started on a server with 256 MB of JetStream storage";
+    } catch (const fraiseql_observer::host::InstanceError &e) {
+        std::string what = e.what();
+        EXPECT_FALSE(e.retriable()) << what;
+        EXPECT_NE(what.find("stream f_big reserves its whole max_bytes, 10737418240 bytes (10 GiB)"),
+                  std::string::npos)
+            << what;
+        EXPECT_NE(what.find("lower jetstream.max_bytes or raise max_file_store"), std::string::npos)
+            << what;
+        EXPECT_NE(what.find("insufficient storage resources"), std::string::npos)
+            << "the server's own words stay: " << what;
+    }
+    t->stop();
+    EXPECT_EQ(Raw(nats.url()).count("f_big"), 0u);
+
+    auto fits = started(base_config(nats.url(), "fits"), "fits"); // 16 MiB, DLQ the same
+    EXPECT_EQ(fits->publish_sync(make_event("fits-1")).kind, FOBS_OUTCOME_OK);
+    fits->stop();
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Events NATS would refuse permanently: DLQ + FAILED, connection untouched.
 

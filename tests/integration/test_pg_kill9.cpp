@@ -2,6 +2,7 @@
 // JetStream, publisher only) is killed with SIGKILL mid-stream and started again. Nothing may be
 // lost; rows published but not yet checkpointed are published again with the same event id, so
 // JetStream's duplicate window keeps exactly one message per row.
+#include "nats_server.hpp"
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
@@ -23,12 +24,7 @@ TEST(PgKill9, observer_killed_mid_stream_and_restarted_loses_nothing_and_publish
     ASSERT_EQ(code, 0) << sql;
     pg.exec(sql, "app");
 
-    int nats_port = fobs_test::free_port();
-    fobs_test::ProcessOptions no;
-    no.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(nats_port), "-sd", (dir / "js").string()};
-    no.output = dir / "nats.log";
-    fobs_test::Process nats(no);
-    ASSERT_TRUE(fobs_test::wait_for_port(nats_port)) << nats.output();
+    fobs_test::NatsServer nats;
 
     std::string cfg = (dir / "observer.toml").string();
     fobs_test::write_file(cfg, R"(
@@ -46,7 +42,7 @@ max_in_flight = 1000
 [transport]
 transport = "nats"
 [transport.nats]
-url         = "nats://127.0.0.1:)" + std::to_string(nats_port) + R"("
+url         = ")" + nats.url() + R"("
 stream_name = "fraiseql_events"
 )");
 

@@ -1,6 +1,10 @@
 #include "nats_cluster.hpp"
 
+#include "nats_server.hpp"
+
 #include <httplib.h>
+
+#include <fstream>
 
 #include <stdexcept>
 
@@ -14,13 +18,36 @@ NatsCluster::NatsCluster(int size, std::vector<std::string> extra_args)
         auto &m = members_[static_cast<size_t>(i)];
         m.dir = std::make_unique<TempDir>("fobs-nats-cluster");
         m.name = "fobs-n" + std::to_string(i + 1);
+        std::ofstream(m.dir->path() / "fixture.conf") << k_jetstream_store_limit;
+    }
+    // A port picked free can be taken by another process before a member binds it; then that
+    // member does not come up, and the cluster is started again on other ports (fresh stores).
+    constexpr int attempts = 3;
+    for (int attempt = 1;; ++attempt) {
+        std::string failure = start_all();
+        if (failure.empty()) break;
+        for (int i = 0; i < size; ++i) kill9(i);
+        if (attempt == attempts) throw std::runtime_error(failure);
+        for (auto &m : members_) {
+            std::error_code ec;
+            std::filesystem::remove_all(m.dir->path() / "store", ec);
+            std::filesystem::rename(m.dir->path() / "nats-server.log",
+                                    m.dir->path() / ("nats-server.attempt" +
+                                                     std::to_string(attempt) + ".log"),
+                                    ec);
+        }
+    }
+}
+
+std::string NatsCluster::start_all() {
+    for (auto &m : members_) {
         m.port = free_port();
         m.monitor_port = free_port();
         m.cluster_port = free_port();
     }
     // All members first, then the waits: a member's JetStream only comes up once it has found
     // its peers, so waiting for one before starting the next would only add time.
-    for (int i = 0; i < size; ++i) {
+    for (int i = 0; i < size(); ++i) {
         auto &m = members_[static_cast<size_t>(i)];
         ProcessOptions o;
         o.argv = argv(i);
@@ -28,12 +55,15 @@ NatsCluster::NatsCluster(int size, std::vector<std::string> extra_args)
         m.process = Process(o);
         m.running = true;
     }
-    for (int i = 0; i < size; ++i)
+    for (int i = 0; i < size(); ++i)
         if (!wait_for_port(port(i)) || !wait_for_port(monitor_port(i)))
-            throw std::runtime_error("cluster member " + name(i) + " did not start:\n" + logs());
+            return "cluster member " + name(i) + " did not start:\n" + logs();
     if (!wait_for_meta_leader(std::chrono::seconds(30)))
-        throw std::runtime_error("the NATS cluster elected no JetStream meta leader in 30 s:\n" +
-                                 logs());
+        return "the NATS cluster elected no JetStream meta leader in 30 s:\n" + logs();
+    // A member whose route port was taken exits after opening its client port.
+    for (int i = 0; i < size(); ++i)
+        if (!running(i)) return "cluster member " + name(i) + " exited:\n" + logs();
+    return {};
 }
 
 NatsCluster::~NatsCluster() {
@@ -57,6 +87,8 @@ std::vector<std::string> NatsCluster::argv(int i) const {
                                   "--cluster", "nats://127.0.0.1:" + std::to_string(m.cluster_port)};
     if (!routes.empty()) a.insert(a.end(), {"--routes", routes});
     a.insert(a.end(), extra_args_.begin(), extra_args_.end());
+    if (!has_config_arg(extra_args_))
+        a.insert(a.end(), {"-c", (m.dir->path() / "fixture.conf").string()});
     return a;
 }
 

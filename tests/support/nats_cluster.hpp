@@ -76,6 +76,9 @@ class NatsCluster {
         bool running = false;
     };
     std::vector<std::string> argv(int i) const;
+    /// Picks ports, starts every member and waits for a meta leader; "" when that worked,
+    /// else why (with the logs).
+    std::string start_all();
 
     std::vector<std::string> extra_args_;
     std::vector<Member> members_;

@@ -5,6 +5,18 @@
 
 namespace fobs_test {
 
+const char *const k_jetstream_store_limit =
+    "# JetStream reserves each file stream's max_bytes up front against max_file_store, which by\n"
+    "# default is 75 % of the disk that is free when the server starts: tests must not depend on\n"
+    "# how full the machine's disk happens to be.\n"
+    "jetstream { max_file_store: 1TB }\n";
+
+bool has_config_arg(const std::vector<std::string> &args) {
+    for (const auto &a : args)
+        if (a == "-c" || a == "--config" || a.rfind("--config=", 0) == 0) return true;
+    return false;
+}
+
 NatsServer::NatsServer(std::vector<std::string> extra_args)
     : dir_(std::make_unique<TempDir>("fobs-nats")), port_(free_port()),
       monitor_port_(free_port()), extra_args_(std::move(extra_args)) {
@@ -25,6 +37,8 @@ void NatsServer::start() {
     o.argv = {"nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port_),
               "-m", std::to_string(monitor_port_), "-sd", (dir_->path() / "store").string()};
     o.argv.insert(o.argv.end(), extra_args_.begin(), extra_args_.end());
+    if (!has_config_arg(extra_args_))
+        o.argv.insert(o.argv.end(), {"-c", write_config("fixture.conf", "").string()});
     o.output = dir_->path() / "nats-server.log";
     process_ = Process(o);
     running_ = true;
@@ -59,6 +73,7 @@ std::filesystem::path NatsServer::write_config(const std::string &name,
     auto path = dir_->path() / name;
     std::ofstream out(path, std::ios::trunc);
     out << text;
+    if (text.find("jetstream") == std::string::npos) out << "\n" << k_jetstream_store_limit;
     if (!out) throw std::runtime_error("cannot write " + path.string());
     return path;
 }

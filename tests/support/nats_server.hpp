@@ -15,6 +15,13 @@
 
 namespace fobs_test {
 
+/// The config every test server gets (unless the test passes its own `-c`): a fixed
+/// `max_file_store`, so stream creation never depends on the machine's free disk (JetStream
+/// reserves each stream's max_bytes up front against it).
+extern const char *const k_jetstream_store_limit;
+/// Whether nats-server arguments name a config file (-c / --config).
+bool has_config_arg(const std::vector<std::string> &args);
+
 class NatsServer {
   public:
     /// Starts the server (throws std::runtime_error when it does not come up within 15 s).
@@ -45,7 +52,8 @@ class NatsServer {
     /// --pass, to make a client's credentials right or wrong across a restart).
     void set_extra_args(std::vector<std::string> extra_args);
     /// Writes `text` as a nats-server config file `name` in the server's directory and returns
-    /// its path (pass {"-c", path} as extra arguments; command-line flags still win).
+    /// its path (pass {"-c", path} as extra arguments; command-line flags still win). Unless
+    /// `text` mentions `jetstream`, the fixture's store limit is added (see below).
     std::filesystem::path write_config(const std::string &name, const std::string &text) const;
 
   private:

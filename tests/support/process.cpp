@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <fstream>
 #include <grp.h>
+#include <mutex>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -41,21 +43,31 @@ TempDir::~TempDir() {
     fs::remove_all(path_, ec);
 }
 
+// The kernel may hand the same ephemeral port to two binds in a row once the first socket is
+// closed, so a test that asks for several ports at once (a cluster: client, monitor and route
+// port per member) could get one port twice and a member would fail to listen. Ports this
+// process handed out before are skipped.
 int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+    static std::mutex mu;
+    static std::set<int> given;
+    std::lock_guard<std::mutex> lock(mu);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+            ::close(fd);
+            throw std::runtime_error("bind failed");
+        }
+        socklen_t len = sizeof(addr);
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
+        int port = ntohs(addr.sin_port);
         ::close(fd);
-        throw std::runtime_error("bind failed");
+        if (given.insert(port).second) return port;
     }
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
+    throw std::runtime_error("no free loopback port that this process has not handed out");
 }
 
 bool wait_for_port(int port, std::chrono::milliseconds timeout) {

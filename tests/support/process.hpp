@@ -27,7 +27,8 @@ class TempDir {
     bool keep_ = false;
 };
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests), never one this
+/// process was handed before.
 int free_port();
 /// Waits until something accepts TCP connections on 127.0.0.1:port.
 bool wait_for_port(int port, std::chrono::milliseconds timeout = std::chrono::seconds(15));
