@@ -20,7 +20,20 @@ bool has_config_arg(const std::vector<std::string> &args) {
 NatsServer::NatsServer(std::vector<std::string> extra_args)
     : dir_(std::make_unique<TempDir>("fobs-nats")), port_(free_port()),
       monitor_port_(free_port()), extra_args_(std::move(extra_args)) {
-    start();
+    // The ports were free when picked; another process may bind one first. Then the server
+    // exits ("address already in use") and other ports are tried.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            start();
+            return;
+        } catch (const std::runtime_error &) {
+            if (attempt == 3) throw;
+            process_.kill9();
+            running_ = false;
+            port_ = free_port();
+            monitor_port_ = free_port();
+        }
+    }
 }
 
 NatsServer::~NatsServer() { stop(); }
@@ -43,7 +56,8 @@ void NatsServer::start() {
     process_ = Process(o);
     running_ = true;
     // The monitor port opens after JetStream is enabled, so waiting for both means "ready".
-    if (!wait_for_port(port_) || !wait_for_port(monitor_port_))
+    // (A port another process holds also accepts: the server must still be running.)
+    if (!wait_for_port(port_) || !wait_for_port(monitor_port_) || !process_.running())
         throw std::runtime_error("nats-server did not start on port " + std::to_string(port_) +
                                  ":\n" + log());
 }

@@ -77,8 +77,18 @@ PgCluster::PgCluster(Options options) : options_(std::move(options)), dir_("fobs
                                                 "--auth=trust", "-E", "UTF8", "--no-instructions"}),
                                    {}, seconds(120));
     if (code != 0) throw std::runtime_error("initdb failed (" + std::to_string(code) + "):\n" + out);
-    port_ = free_port();
-    start();
+    // The port was free when picked; another process may bind it before PostgreSQL does. Then
+    // pg_ctl fails with "Address already in use" and another port is tried.
+    for (int attempt = 1;; ++attempt) {
+        port_ = free_port();
+        try {
+            start();
+            break;
+        } catch (const std::runtime_error &e) {
+            if (attempt == 3 || std::string(e.what()).find("already in use") == std::string::npos)
+                throw;
+        }
+    }
 }
 
 PgCluster::~PgCluster() {
