@@ -110,6 +110,10 @@ void Link::build_options() {
     natsOptions_SetMaxReconnect(opts_, -1);
     natsOptions_SetReconnectWait(opts_, config_.reconnect_wait_ms);
     natsOptions_SetReconnectJitter(opts_, 100, 1000);
+    // cnats' defaults (PING every 2 min, 2 out) leave a pipeline on a hung server, or one cut
+    // off without a reset, for 4-6 minutes before it moves to another member.
+    natsOptions_SetPingInterval(opts_, config_.ping_interval_ms);
+    natsOptions_SetMaxPingsOut(opts_, static_cast<int>(config_.max_pings_out));
     // Buffers publishes while reconnecting; their PubAck timeouts re-send them anyway.
     natsOptions_SetReconnectBufSize(opts_, 32 * 1024 * 1024);
     natsOptions_SetMaxPendingMsgs(opts_, 1'000'000);

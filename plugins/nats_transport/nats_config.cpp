@@ -227,6 +227,8 @@ NatsConfig parse_config(std::string_view text, std::vector<std::string> &warning
                           "`tls_cert_file` and `tls_key_file` go together");
     c.connect_timeout_ms = r.integer("connect_timeout_ms");
     c.reconnect_wait_ms = r.integer("reconnect_wait_ms");
+    c.ping_interval_ms = r.integer("ping_interval_ms");
+    c.max_pings_out = r.integer("max_pings_out");
     c.publish_window = r.integer("publish_window");
     c.publish_timeout_ms = r.integer("publish_timeout_ms");
     c.publish_max_attempts = r.integer("publish_max_attempts");

@@ -49,6 +49,18 @@ inline constexpr fobs_config_key config_keys[] = {
              "gives up, also for the first connection.")
         .def("500")
         .range(1, 600000),
+    sdk::Key("ping_interval_ms", FOBS_KEY_INTEGER,
+             "How often the client PINGs the server it is connected to. A server that answers "
+             "no PING for `max_pings_out` intervals in a row (hung, or cut off without a TCP "
+             "reset) is left for another member: detection within about "
+             "`ping_interval_ms × (max_pings_out + 1)`. NATS clients default to 2 minutes.")
+        .def("5000")
+        .range(100, 3600000),
+    sdk::Key("max_pings_out", FOBS_KEY_INTEGER,
+             "PINGs without a PONG after which the connection counts as stale (see "
+             "`ping_interval_ms`).")
+        .def("2")
+        .range(1, 100),
     sdk::Key("stream_name", FOBS_KEY_STRING,
              "The event stream; no `.`, `*`, `>`, `/`, `\\`, whitespace or control characters.")
         .def("\"fraiseql_events\"")
@@ -139,6 +151,8 @@ struct NatsConfig {
     std::string tls_ca_file, tls_cert_file, tls_key_file;
     int64_t connect_timeout_ms = 2000;
     int64_t reconnect_wait_ms = 500;
+    int64_t ping_interval_ms = 5000;
+    int64_t max_pings_out = 2;
 
     // Names.
     std::string stream_name = "fraiseql_events";

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <csignal>
 #include <fstream>
 
 #include <stdexcept>
@@ -119,6 +120,7 @@ int NatsCluster::index_of_port(int p) const {
 }
 
 void NatsCluster::start(int i) {
+    resume(i);
     auto &m = members_.at(static_cast<size_t>(i));
     if (m.running && m.process.running()) return;
     ProcessOptions o;
@@ -131,6 +133,7 @@ void NatsCluster::start(int i) {
 }
 
 void NatsCluster::stop(int i) {
+    resume(i);
     auto &m = members_.at(static_cast<size_t>(i));
     if (!m.running) return;
     m.process.stop(std::chrono::seconds(10));
@@ -140,8 +143,23 @@ void NatsCluster::stop(int i) {
 void NatsCluster::kill9(int i) {
     auto &m = members_.at(static_cast<size_t>(i));
     if (!m.running) return;
-    m.process.kill9();
+    m.process.kill9(); // also ends a paused (stopped) member
     m.running = false;
+    m.paused = false;
+}
+
+void NatsCluster::pause(int i) {
+    auto &m = members_.at(static_cast<size_t>(i));
+    if (!m.running || m.paused) return;
+    ::kill(m.process.pid(), SIGSTOP);
+    m.paused = true;
+}
+
+void NatsCluster::resume(int i) {
+    auto &m = members_.at(static_cast<size_t>(i));
+    if (!m.paused) return;
+    ::kill(m.process.pid(), SIGCONT);
+    m.paused = false;
 }
 
 bool NatsCluster::running(int i) {

@@ -7,6 +7,7 @@
 //   config["url"] = cluster.urls();                 // "nats://127.0.0.1:a,nats://127.0.0.1:b,…"
 //   int i = cluster.stream_leader("orders");        // which member leads the stream
 //   cluster.kill9(i);  …  cluster.start(i);         // crash it, restart with the same store
+//   cluster.pause(i);  …  cluster.resume(i);        // hang it (SIGSTOP), let it go on
 #pragma once
 
 #include "process.hpp"
@@ -50,6 +51,11 @@ class NatsCluster {
     void stop(int i);
     /// SIGKILL, as in a crash.
     void kill9(int i);
+    /// SIGSTOP, as in a hung server (or one cut off without a TCP reset): its sockets stay
+    /// open and accept, but it answers nothing. resume(i) (SIGCONT) undoes it; start(i),
+    /// stop(i) and the destructor resume it first.
+    void pause(int i);
+    void resume(int i);
     bool running(int i);
     /// Member i's own log (every run).
     std::string log(int i) const;
@@ -74,6 +80,7 @@ class NatsCluster {
         int port = 0, monitor_port = 0, cluster_port = 0;
         Process process;
         bool running = false;
+        bool paused = false;
     };
     std::vector<std::string> argv(int i) const;
     /// Picks ports, starts every member and waits for a meta leader; "" when that worked,
