@@ -97,8 +97,26 @@ max_bytes = 2147483648
         return pg_->scalar("SELECT coalesce(confirmed_flush_lsn::text, '') FROM pg_replication_slots WHERE slot_name = "
                            "'fraiseql_observer_app_db' AND database = '" + db_ + "'");
     }
+    // The slot name is the same in every database of the cluster, so each test drops its own.
+    // An active slot cannot be dropped: the walsender of an observer that just stopped exits
+    // once it notices, which on a loaded host takes a moment (CI once failed here, and every
+    // later test then found the name taken); wait for it, end it if it lingers.
     void drop_slot() {
-        pg_->exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '" + db_ + "'");
+        const std::string where = " FROM pg_replication_slots WHERE database = '" + db_ + "'";
+        auto none_active = [&] { return pg_->scalar("SELECT count(*)" + where + " AND active") == "0"; };
+        if (!eventually(none_active, 20s)) {
+            pg_->exec("SELECT pg_terminate_backend(active_pid)" + where + " AND active");
+            eventually(none_active, 10s);
+        }
+        pg_->exec("SELECT pg_drop_replication_slot(slot_name)" + where);
+    }
+    void TearDown() override {
+        if (db_.empty()) return;
+        try {
+            drop_slot(); // a test that failed before its own drop_slot()
+        } catch (const std::exception &e) {
+            ADD_FAILURE() << "dropping the slot of " << db_ << ": " << e.what();
+        }
     }
 
     inline static PgCluster *pg_ = nullptr;

@@ -219,7 +219,7 @@ TEST(DocsConfigKeys, EveryShippedPluginHasASectionWithItsKeys) {
         EXPECT_GE(it->second.keys.size(), expected.second);
         EXPECT_EQ(names_of(it->second.keys).size(), it->second.keys.size()) << "a key is listed twice";
     }
-    EXPECT_EQ(sections.at("nats").keys.size(), 30u);
+    EXPECT_EQ(sections.at("nats").keys.size(), 32u);
     const auto nats = names_of(sections.at("nats").keys);
     for (const char *k : {"url", "stream_name", "subject_prefix", "consumer_name", "jetstream.max_bytes",
                           "jetstream.max_age_days", "jetstream.max_deliver", "jetstream.ack_wait_secs",
