@@ -526,7 +526,8 @@ TEST_F(MemoryTransport, dlq_list_show_replay_and_purge) {
     ASSERT_EQ(t->publish_sync(fobs_test::make_event(id_of(20))).kind, FOBS_OUTCOME_OK);
     ASSERT_EQ(t->publish_sync(fobs_test::make_event(id_of(21))).kind, FOBS_OUTCOME_OK);
     ASSERT_TRUE(fobs_test::eventually(
-        [&] { return admin(*t, {{"op", "status"}})["dlq_depth"] == 2; }, 3s));
+        [&] { return admin(*t, {{"op", "status"}})["dlq_depth"] == 2; }, 15s))
+        << admin(*t, {{"op", "status"}}).dump();
     EXPECT_EQ(admin(*t, {{"op", "dlq_purge"}})["purged"], 2);
     EXPECT_EQ(admin(*t, {{"op", "dlq_list"}})["entries"].size(), 0u);
 }
