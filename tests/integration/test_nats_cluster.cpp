@@ -119,11 +119,11 @@ actions = ["hook"]
     }
 
     // How many connections of ours (named "fraiseql-observer/…") each running member holds,
-    // from its /connz.
-    static std::map<int, int> observer_connections() {
+    // from its /connz; `except` is left out (a hung member, whose monitor answers nothing).
+    static std::map<int, int> observer_connections(int except = -1) {
         std::map<int, int> out;
         for (int i = 0; i < cluster_->size(); ++i) {
-            if (!cluster_->running(i)) continue;
+            if (i == except || !cluster_->running(i)) continue;
             auto j = cluster_->monitor(i, "/connz");
             if (j.is_null()) continue;
             for (const auto &c : j.value("connections", json::array()))
@@ -135,6 +135,15 @@ actions = ["hook"]
         int n = 0;
         for (const auto &[i, k] : m) n += k;
         return n;
+    }
+    // The member holding the observer's connections (the first, if several), with how many
+    // it has in `count`; -1 when none shows any within 10 s.
+    static int member_with_our_connections(int &count) {
+        std::map<int, int> with;
+        eventually([&] { return !(with = observer_connections()).empty(); }, 10s);
+        count = total(with);
+        std::cerr << "observer connections: " << count << " on " << with.size() << " member(s)\n";
+        return with.empty() ? -1 : with.begin()->first;
     }
 
     // How the victim fails: SIGKILL (a crash; restarted later) or SIGSTOP (hung: its sockets
@@ -304,14 +313,7 @@ TEST_F(NatsClusterPipeline, the_member_the_observer_is_connected_to_sigkilled_cl
     int connections_before = 0;
     run_through_node_loss(
         "cl_conn",
-        [&] {
-            std::map<int, int> with;
-            eventually([&] { return !(with = observer_connections()).empty(); }, 10s);
-            connections_before = total(with);
-            std::cerr << "observer connections before the kill: " << connections_before << " on "
-                      << with.size() << " member(s)\n";
-            return with.empty() ? -1 : with.begin()->first;
-        },
+        [&] { return member_with_our_connections(connections_before); },
         [&](int killed) {
             // Every connection the observer had must be back, on the surviving members, while
             // the killed one is still down.
@@ -336,32 +338,14 @@ TEST_F(NatsClusterPipeline, the_member_the_observer_is_connected_to_hangs_client
     int connections_before = 0;
     run_through_node_loss(
         "cl_hang",
-        [&] {
-            std::map<int, int> with;
-            eventually([&] { return !(with = observer_connections()).empty(); }, 10s);
-            connections_before = total(with);
-            std::cerr << "observer connections before the hang: " << connections_before << " on "
-                      << with.size() << " member(s)\n";
-            return with.empty() ? -1 : with.begin()->first;
-        },
+        [&] { return member_with_our_connections(connections_before); },
         [&](int hung) {
             // The hung member's monitor does not answer either, so only the others are
             // counted: every connection must be on them, while the hung one is still stopped.
             auto t0 = std::chrono::steady_clock::now();
             std::map<int, int> with;
             EXPECT_TRUE(eventually(
-                [&] {
-                    with.clear();
-                    for (int i = 0; i < cluster_->size(); ++i) {
-                        if (i == hung) continue;
-                        auto j = cluster_->monitor(i, "/connz");
-                        for (const auto &c : j.is_null() ? json::array()
-                                                          : j.value("connections", json::array()))
-                            if (c.value("name", std::string()).rfind("fraiseql-observer", 0) == 0)
-                                with[i]++;
-                    }
-                    return total(with) == connections_before;
-                },
+                [&] { return total(with = observer_connections(hung)) == connections_before; },
                 35s))
                 << total(with) << " of " << connections_before
                 << " observer connections moved off the hung member";
